@@ -1,0 +1,48 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from zhibo import __version__
+from zhibo.config import Settings, get_settings
+from zhibo.kit.api import BodySizeLimit, install_error_handlers
+from zhibo.kit.db import get_engine
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="zhibo",
+        version=__version__,
+        description=(
+            "Regulated livestream e-commerce: product pool, live rooms, orders, settlement, "
+            "graded management and risk control. Authenticate with `Authorization: Bearer "
+            "<token>` (create one with `zhibo token create`). Money is integer fen, rates are "
+            'basis points, times are UTC. Errors: `{"error": Name, "detail": ...}`.'
+        ),
+    )
+    app.state.settings = settings
+    app.state.engine = engine or get_engine(settings.effective_database_url)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+
+    from zhibo.accounts.endpoints import router as accounts
+    from zhibo.catalog.endpoints import router as catalog
+    from zhibo.live.endpoints import router as live
+    from zhibo.orders.endpoints import router as orders
+    from zhibo.system.endpoints import router as system
+
+    for router in (system, catalog, accounts, live, orders):
+        app.include_router(router)
+    return app
+
+
+def database_ok(engine: Engine) -> dict[str, Any]:
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+    return {"database": engine.dialect.name}

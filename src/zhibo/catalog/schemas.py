@@ -1,0 +1,106 @@
+"""What comes in and out of the catalog."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import Field, field_validator
+
+from zhibo.kit.schemas import Currency, Fen, InSchema, OutSchema, RateBp
+from zhibo.models.brand import BrandStatus
+from zhibo.models.category import RiskClass
+from zhibo.models.product import ProductStatus
+
+
+class CategoryCreate(InSchema):
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[^/]+$")
+    parent_id: int | None = None
+    risk_class: RiskClass = RiskClass.LOW
+
+
+class CategoryOut(OutSchema):
+    id: int
+    parent_id: int | None
+    name: str
+    path: str
+    risk_class: RiskClass
+
+
+class BrandCreate(InSchema):
+    name: str = Field(min_length=1, max_length=200)
+    social_credit_code: str | None = Field(default=None, min_length=18, max_length=18)
+    new_brand_date: date | None = None
+
+    @field_validator("social_credit_code")
+    @classmethod
+    def _valid_code(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from stdnum.cn import uscc
+        from stdnum.exceptions import ValidationError
+
+        try:
+            return str(uscc.validate(value))
+        except ValidationError as exc:
+            raise ValueError(f"not a valid unified social credit code ({exc})") from exc
+
+
+class BrandOut(OutSchema):
+    id: int
+    name: str
+    social_credit_code: str | None
+    new_brand_date: date | None
+    status: BrandStatus
+    created_at: datetime
+
+
+class ProductCreate(InSchema):
+    brand_id: int
+    category_id: int
+    external_id: str = Field(min_length=1, max_length=100)
+    title: str = Field(min_length=1, max_length=500)
+    description: str = Field(default="", max_length=20_000)
+    price_fen: Fen
+    reference_price_fen: Fen | None = None
+    currency: Currency = "CNY"
+    commission_rate_bp: RateBp
+    stock: int = Field(default=0, strict=True, ge=0)
+
+
+class ProductUpdate(InSchema):
+    """A change of price, reference price, commission or stock (kept in the price history)."""
+
+    title: str | None = Field(default=None, min_length=1, max_length=500)
+    description: str | None = Field(default=None, max_length=20_000)
+    price_fen: Fen | None = None
+    reference_price_fen: Fen | None = None
+    commission_rate_bp: RateBp | None = None
+    stock: int | None = Field(default=None, strict=True, ge=0)
+    status: ProductStatus | None = None
+
+
+class ProductOut(OutSchema):
+    id: int
+    brand_id: int
+    category_id: int
+    external_id: str
+    title: str
+    description: str
+    price_fen: int
+    reference_price_fen: int | None
+    currency: str
+    commission_rate_bp: int
+    stock: int
+    status: ProductStatus
+    sales_30d: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class PriceHistoryOut(OutSchema):
+    price_fen: int
+    reference_price_fen: int | None
+    currency: str
+    commission_rate_bp: int
+    stock: int
+    effective_at: datetime

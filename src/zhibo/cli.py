@@ -1,0 +1,196 @@
+"""The ``zhibo`` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from sqlalchemy.engine import Engine
+
+from zhibo.kit.errors import ZhiboError
+
+app = typer.Typer(
+    name="zhibo",
+    help="zhibo: regulated livestream e-commerce platform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(token_app, name="token")
+
+err = Console(stderr=True)
+
+
+def fail(error: ZhiboError | str, code: int = 1) -> None:
+    if isinstance(error, ZhiboError):
+        err.print(f"[bold red]{error.name}[/]: {error.detail}")
+    else:
+        err.print(f"[bold red]error[/]: {error}")
+    raise typer.Exit(code)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply the migrations to the configured database."""
+    from zhibo.kit import migrate
+    from zhibo.kit.db import get_engine
+
+    engine = get_engine()
+    migrate.upgrade(engine, revision)
+    err.print(f"schema at revision {migrate.current_revision(engine)} ({engine.dialect.name})")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the schema revision of the configured database."""
+    from zhibo.kit import migrate
+    from zhibo.kit.db import get_engine
+
+    typer.echo(migrate.current_revision(get_engine()) or "empty")
+
+
+def _ready_engine() -> Engine:
+    """The configured engine, with the embedded default's schema created on first use."""
+    from zhibo.config import get_settings
+    from zhibo.kit import migrate
+    from zhibo.kit.db import get_engine
+
+    engine = get_engine()
+    if get_settings().is_sqlite:
+        migrate.ensure_schema(engine)
+    elif migrate.current_revision(engine) != migrate.head_revision():
+        fail("the database schema is not current: run `zhibo db upgrade`")
+    return engine
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[
+        str, typer.Option(help="operator|compliance|streamer|partner|brand|auditor|viewer")
+    ],
+    subject: Annotated[
+        int | None,
+        typer.Option(help="Id of the streamer, partner, brand or viewer the token acts as"),
+    ] = None,
+    name: Annotated[str, typer.Option(help="A label for the token")] = "",
+) -> None:
+    """Create an API token and print it (it is shown only this once)."""
+    from zhibo.kit.auth import create_token
+    from zhibo.kit.db import unit_of_work
+
+    try:
+        with unit_of_work(_ready_engine()) as session:
+            clear, _row = create_token(session, role, subject, name)
+    except ZhiboError as error:
+        fail(error, 2)
+    typer.echo(clear)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List tokens (prefix, role, subject; never the token)."""
+    from sqlalchemy import select
+
+    from zhibo.kit.db import unit_of_work
+    from zhibo.models import ApiToken
+
+    with unit_of_work(_ready_engine()) as session:
+        for row in session.scalars(select(ApiToken).order_by(ApiToken.id)):
+            state = "revoked" if row.revoked_at else "active"
+            typer.echo(f"{row.id}\t{row.prefix}…\t{row.role}\t{row.subject_id or '-'}\t{state}")
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: int) -> None:
+    """Revoke a token by its id."""
+    from zhibo.kit.auth import revoke_token
+    from zhibo.kit.db import unit_of_work
+
+    try:
+        with unit_of_work(_ready_engine()) as session:
+            revoke_token(session, token_id)
+    except ZhiboError as error:
+        fail(error, 2)
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[int, typer.Option(min=1)] = 1,
+) -> None:
+    """Serve the REST API (OpenAPI at /docs)."""
+    import uvicorn
+
+    _ready_engine()
+    uvicorn.run(
+        "zhibo.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+@app.command()
+def load(
+    directory: Annotated[Path, typer.Argument(help="A directory written by `zhibo simulate`")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print counts as JSON")] = False,
+) -> None:
+    """Load a simulated platform into the configured database (idempotent)."""
+    from zhibo.load.service import load_directory
+
+    try:
+        counts = load_directory(_ready_engine(), directory, progress=not as_json)
+    except ZhiboError as error:
+        fail(error, 2)
+    if as_json:
+        typer.echo(json.dumps(counts))
+    else:
+        for table, count in counts.items():
+            err.print(f"{table:>22}: {count:,}")
+
+
+@app.command()
+def demo(
+    port: int = 8000,
+    host: str = "127.0.0.1",
+    seed: int = 2021,
+    serve_api: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the API after set-up")
+    ] = True,
+) -> None:
+    """Simulate a small platform, load it, run the pipelines and serve the API."""
+    from zhibo.demo import run_demo
+
+    run_demo(host=host, port=port, seed=seed, serve_api=serve_api)
+
+
+def _register_simulate() -> None:
+    try:
+        from zhibo.sim.cli import simulate
+    except ImportError:  # pragma: no cover - only while the simulator is being written
+        return
+    app.command("simulate", help="Generate a believable platform, with labelled tactics.")(simulate)
+
+
+_register_simulate()
+
+
+def main() -> None:
+    try:
+        app()
+    except ZhiboError as error:  # pragma: no cover - commands catch their own
+        err.print(f"[bold red]{error.name}[/]: {error.detail}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

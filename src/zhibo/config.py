@@ -1,0 +1,60 @@
+"""zhibo's settings: one object, read from the environment (prefix ``ZHIBO_``) or ``.env``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of a zhibo deployment. The embedded default needs none of them set."""
+
+    model_config = SettingsConfigDict(env_prefix="ZHIBO_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL. Empty: a SQLite file under ./var/. "
+        "Production: postgresql+psycopg://user@host/db",
+    )
+    bus_url: str = Field(
+        default="memory://",
+        description="Event bus: memory:// (in-process) or nats://host:4222 (NATS JetStream).",
+    )
+    data_dir: Path = Field(
+        default=Path("var/data"),
+        description="Event lake (Parquet), search index and other files.",
+    )
+    secret_key: SecretStr = Field(
+        default=SecretStr("zhibo-development-key-change-me"),
+        description="Key for keyed hashes of personal data (ID numbers, phones, IPs). "
+        "Set a long random value in production.",
+    )
+    max_request_bytes: int = Field(
+        default=10 * 1024 * 1024, gt=0, description="Largest accepted request body."
+    )
+    page_size_default: int = Field(default=50, gt=0, le=1000)
+    page_size_max: int = Field(default=500, gt=0, le=10000)
+    currency: str = Field(default="CNY", min_length=3, max_length=3)
+
+    @field_validator("currency")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path('var').resolve() / 'zhibo.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Shared infrastructure every domain uses: database, money, time, errors, pagination, auth, bus."""

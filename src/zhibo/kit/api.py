@@ -1,0 +1,149 @@
+"""FastAPI plumbing shared by every domain's endpoints: the unit of work per request, the
+caller's identity and role checks, the one error model, and the request-size limit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from zhibo.kit.auth import Principal, authenticate
+from zhibo.kit.db import session_factory
+from zhibo.kit.errors import ZhiboError
+from zhibo.models.token import Role
+
+
+class ErrorBody(BaseModel):
+    """Every error the API returns."""
+
+    error: str
+    detail: Any = None
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 413, 422)
+}
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """The request's unit of work: committed when the endpoint returns, rolled back on error."""
+    session = session_factory(request.app.state.engine)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+DB = Annotated[Session, Depends(get_db)]
+
+
+def current_principal(db: DB, authorization: Annotated[str | None, Header()] = None) -> Principal:
+    return authenticate(db, authorization)
+
+
+def require(*roles: Role) -> Callable[..., Principal]:
+    """Dependency factory: the caller must hold one of ``roles``."""
+
+    def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        principal.require(*roles)
+        return principal
+
+    dependency.__name__ = "require_" + "_".join(str(role) for role in roles)
+    return dependency
+
+
+ALL_ROLES = tuple(Role)
+READERS = (Role.OPERATOR, Role.COMPLIANCE, Role.AUDITOR)
+
+
+def _json(status: int, error: str, detail: Any) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": error, "detail": detail})
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    fields = []
+    for item in exc.errors():
+        location = [str(part) for part in item.get("loc", ())]
+        fields.append({"field": ".".join(location), "reason": item.get("msg", "invalid")})
+    return fields
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ZhiboError)
+    async def _zhibo(_request: Request, exc: ZhiboError) -> JSONResponse:
+        return _json(exc.status_code, exc.name, exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _json(422, "InvalidInput", _field_errors(exc))
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_request: Request, exc: IntegrityError) -> JSONResponse:
+        # The database's constraints are the last line of defence; name the one that refused.
+        message = str(exc.orig).splitlines()[0] if exc.orig else "constraint violated"
+        return _json(409, "ConstraintViolated", message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        names = {404: "NotFound", 405: "MethodNotAllowed", 413: "RequestTooLarge"}
+        return _json(exc.status_code, names.get(exc.status_code, "HTTPError"), exc.detail)
+
+
+class BodySizeLimit:
+    """Refuses bodies over ``max_bytes`` with 413, by Content-Length or while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > self.max_bytes:
+                    await self._refuse(send)
+                    return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        response = _json(
+            413, "RequestTooLarge", f"request body over the {self.max_bytes}-byte limit"
+        )
+        await send({"type": "http.response.start", "status": 413, "headers": response.raw_headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+
+class _TooLarge(Exception):
+    pass

@@ -1,0 +1,1 @@
+"""Platform-level endpoints: health, readiness and who-am-I."""
