@@ -69,7 +69,12 @@ def run_demo(host: str, port: int, seed: int, serve_api: bool = True) -> dict[st
         f"try:  curl -H 'Authorization: Bearer {tokens['operator']}' "
         f"http://{host}:{port}/v1/orders?limit=3",
     ]
-    console.print(Panel("\n".join(lines), title="zhibo is ready", expand=False))
+    # The ready panel goes to standard output (progress went to standard error), so scripts can
+    # read the tokens: each is on a line of its own after its label.
+    Console().print(
+        Panel("\n".join(lines), title="zhibo is ready", expand=False), crop=False, soft_wrap=True
+    )
+    print(f"demo token (operator): {tokens['operator']}", flush=True)
     if serve_api:
         import uvicorn
 

@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from pydantic import Field, field_validator
 
-from zhibo.kit.schemas import InSchema, OutSchema, RateBp
+from zhibo.kit.schemas import InSchema, OutSchema, RateBp, SocialCreditCode
 from zhibo.models.partner import PartnerKind
 from zhibo.models.streamer import StreamerStatus
 
@@ -14,20 +14,7 @@ from zhibo.models.streamer import StreamerStatus
 class PartnerCreate(InSchema):
     name: str = Field(min_length=1, max_length=200)
     kind: PartnerKind
-    social_credit_code: str | None = Field(default=None, min_length=18, max_length=18)
-
-    @field_validator("social_credit_code")
-    @classmethod
-    def _valid_code(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        from stdnum.cn import uscc
-        from stdnum.exceptions import ValidationError
-
-        try:
-            return str(uscc.validate(value))
-        except ValidationError as exc:
-            raise ValueError(f"not a valid unified social credit code ({exc})") from exc
+    social_credit_code: SocialCreditCode | None = None
 
 
 class PartnerOut(OutSchema):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from zhibo.kit.schemas import Currency, Fen, InSchema, OutSchema, RateBp
+from zhibo.kit.schemas import Currency, Fen, InSchema, OutSchema, RateBp, SocialCreditCode
 from zhibo.models.brand import BrandStatus
 from zhibo.models.category import RiskClass
 from zhibo.models.product import ProductStatus
@@ -28,21 +28,8 @@ class CategoryOut(OutSchema):
 
 class BrandCreate(InSchema):
     name: str = Field(min_length=1, max_length=200)
-    social_credit_code: str | None = Field(default=None, min_length=18, max_length=18)
+    social_credit_code: SocialCreditCode | None = None
     new_brand_date: date | None = None
-
-    @field_validator("social_credit_code")
-    @classmethod
-    def _valid_code(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        from stdnum.cn import uscc
-        from stdnum.exceptions import ValidationError
-
-        try:
-            return str(uscc.validate(value))
-        except ValidationError as exc:
-            raise ValueError(f"not a valid unified social credit code ({exc})") from exc
 
 
 class BrandOut(OutSchema):

@@ -3,6 +3,7 @@ caller's identity and role checks, the one error model, and the request-size lim
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
@@ -19,6 +20,8 @@ from zhibo.kit.auth import Principal, authenticate
 from zhibo.kit.db import session_factory
 from zhibo.kit.errors import ZhiboError
 from zhibo.models.token import Role
+
+logger = logging.getLogger("zhibo.api")
 
 
 class ErrorBody(BaseModel):
@@ -94,6 +97,19 @@ def install_error_handlers(app: FastAPI) -> None:
         # The database's constraints are the last line of defence; name the one that refused.
         message = str(exc.orig).splitlines()[0] if exc.orig else "constraint violated"
         return _json(409, "ConstraintViolated", message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # A bug, not bad input: log the type and where, never the request body (it may hold
+        # personal data), and answer in the one error shape.
+        logger.error(
+            "unexpected %s on %s %s",
+            type(exc).__name__,
+            request.method,
+            request.url.path,
+            exc_info=exc,
+        )
+        return _json(500, "InternalError", "an unexpected error; it has been logged")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

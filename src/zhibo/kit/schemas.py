@@ -23,6 +23,22 @@ def _aware_utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[datetime, AfterValidator(_aware_utc)]
 
 
+def _social_credit_code(value: str) -> str:
+    from stdnum.cn import uscc
+    from stdnum.exceptions import ValidationError
+
+    try:
+        return str(uscc.validate(value))
+    except ValidationError as exc:
+        raise ValueError(f"not a valid unified social credit code ({exc})") from exc
+
+
+#: Unified social credit code (统一社会信用代码) of an organisation, checksum-validated.
+SocialCreditCode = Annotated[
+    str, Field(min_length=18, max_length=18), AfterValidator(_social_credit_code)
+]
+
+
 class InSchema(BaseModel):
     """Input: unknown fields are refused so a typo is an error, not a silent no-op."""
 
