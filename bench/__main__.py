@@ -12,7 +12,8 @@ from pathlib import Path
 def main(names: list[str]) -> int:
     here = Path(__file__).parent
     modules = sorted(
-        info.name for info in pkgutil.iter_modules([str(here)])
+        info.name
+        for info in pkgutil.iter_modules([str(here)])
         if not info.name.startswith("_") and info.name != "common"
     )
     selected = [name for name in modules if not names or name in names]

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 
-def median_seconds(run: Callable[[], Any], repeat: int = 3,
-                   setup: Callable[[], Any] | None = None) -> float:
+def median_seconds(
+    run: Callable[[], Any], repeat: int = 3, setup: Callable[[], Any] | None = None
+) -> float:
     """Median wall time of ``run`` over ``repeat`` runs (``setup`` runs untimed before each)."""
     times = []
     for _ in range(repeat):

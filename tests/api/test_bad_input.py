@@ -180,12 +180,19 @@ def test_streamer_personal_data_is_masked(client: TestClient, operator: dict[str
     assert body["birth_date"] == "1949-12-31"
 
 
-def test_brand_credit_code_is_checksum_validated(client: TestClient,
-                                                 operator: dict[str, str]) -> None:
-    bad = client.post("/v1/brands", json={"name": "假品牌", "social_credit_code":
-                                          "91110000600037341X"}, headers=operator)
+def test_brand_credit_code_is_checksum_validated(
+    client: TestClient, operator: dict[str, str]
+) -> None:
+    bad = client.post(
+        "/v1/brands",
+        json={"name": "假品牌", "social_credit_code": "91110000600037341X"},
+        headers=operator,
+    )
     assert bad.status_code == 422
     assert bad.json()["detail"][0]["field"] == "body.social_credit_code"
-    good = client.post("/v1/brands", json={"name": "真品牌", "social_credit_code":
-                                           "91110000600037341L"}, headers=operator)
+    good = client.post(
+        "/v1/brands",
+        json={"name": "真品牌", "social_credit_code": "91110000600037341L"},
+        headers=operator,
+    )
     assert good.status_code == 201, good.text

@@ -16,14 +16,23 @@ from zhibo.models import ApiToken
 
 
 def zhibo(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "zhibo.cli", *args], capture_output=True,
-                          text=True, env=env, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "zhibo.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "ZHIBO_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-            "ZHIBO_DATA_DIR": str(tmp_path / "data")}
+    return {
+        **os.environ,
+        "ZHIBO_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "ZHIBO_DATA_DIR": str(tmp_path / "data"),
+    }
 
 
 def test_db_upgrade_then_token_create(env: dict[str, str]) -> None:
@@ -45,12 +54,16 @@ def test_db_upgrade_then_token_create(env: dict[str, str]) -> None:
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--role", "emperor"], "role"), (["--role", "streamer"], "subject"),
-     (["--role", "streamer", "--subject", "424242"], "no streamer with id 424242"),
-     (["--role", "operator", "--subject", "1"], "subject")],
+    [
+        (["--role", "emperor"], "role"),
+        (["--role", "streamer"], "subject"),
+        (["--role", "streamer", "--subject", "424242"], "no streamer with id 424242"),
+        (["--role", "operator", "--subject", "1"], "subject"),
+    ],
 )
-def test_token_create_refuses_bad_input_clearly(env: dict[str, str], args: list[str],
-                                                message: str) -> None:
+def test_token_create_refuses_bad_input_clearly(
+    env: dict[str, str], args: list[str], message: str
+) -> None:
     result = zhibo("token", "create", *args, env=env)
     assert result.returncode == 2
     assert message in result.stderr
