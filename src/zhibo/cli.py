@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from sqlalchemy.engine import Engine
 
+from zhibo.kit.cli import err, fail, ready_engine
 from zhibo.kit.errors import ZhiboError
 
 app = typer.Typer(
@@ -23,16 +23,6 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
-
-err = Console(stderr=True)
-
-
-def fail(error: ZhiboError | str, code: int = 1) -> None:
-    if isinstance(error, ZhiboError):
-        err.print(f"[bold red]{error.name}[/]: {error.detail}")
-    else:
-        err.print(f"[bold red]error[/]: {error}")
-    raise typer.Exit(code)
 
 
 @db_app.command("upgrade")
@@ -56,17 +46,7 @@ def db_current() -> None:
 
 
 def _ready_engine() -> Engine:
-    """The configured engine, with the embedded default's schema created on first use."""
-    from zhibo.config import get_settings
-    from zhibo.kit import migrate
-    from zhibo.kit.db import get_engine
-
-    engine = get_engine()
-    if get_settings().is_sqlite:
-        migrate.ensure_schema(engine)
-    elif migrate.current_revision(engine) != migrate.head_revision():
-        fail("the database schema is not current: run `zhibo db upgrade`")
-    return engine
+    return ready_engine()
 
 
 @token_app.command("create")
@@ -182,6 +162,15 @@ def _register_simulate() -> None:
 
 
 _register_simulate()
+
+
+def _register_domains() -> None:
+    from zhibo.catalog.cli import catalog_app
+
+    app.add_typer(catalog_app, name="catalog")
+
+
+_register_domains()
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zhibo.catalog import repository
+from zhibo.catalog import outbox, repository
 from zhibo.catalog.schemas import BrandCreate, CategoryCreate, ProductCreate, ProductUpdate
 from zhibo.kit.auth import Principal
 from zhibo.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -85,6 +85,7 @@ def create_product(
     session.add(product)
     session.flush()
     _record_price(session, product, now)
+    outbox.enqueue(session, [product.id], now)
     return product
 
 
@@ -120,6 +121,7 @@ def update_product(
     if any(getattr(product, name) != before[name] for name in priced):
         _record_price(session, product, now)
     session.flush()
+    outbox.enqueue(session, [product.id], now)
     return product
 
 

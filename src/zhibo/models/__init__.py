@@ -6,6 +6,7 @@ from zhibo.models.order import Order, OrderStatus, Refund
 from zhibo.models.partner import Partner, PartnerContract, PartnerKind
 from zhibo.models.product import Product, ProductPriceHistory, ProductStatus
 from zhibo.models.room import LiveRoom, RoomStatus
+from zhibo.models.search_outbox import SearchOutbox
 from zhibo.models.session import LiveSession, SessionStatus, ShelfItem
 from zhibo.models.streamer import Streamer, StreamerStatus
 from zhibo.models.token import ApiToken, Role
@@ -30,6 +31,7 @@ __all__ = [
     "RiskClass",
     "Role",
     "RoomStatus",
+    "SearchOutbox",
     "SessionStatus",
     "ShelfItem",
     "Streamer",

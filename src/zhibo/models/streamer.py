@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, String
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zhibo.kit.db import Base, UTCDateTime
@@ -22,7 +22,10 @@ class StreamerStatus(StrEnum):
 
 class Streamer(Base):
     __tablename__ = "streamers"
-    __table_args__ = (CheckConstraint("followers >= 0", name="followers_nonnegative"),)
+    __table_args__ = (
+        CheckConstraint("followers >= 0", name="followers_nonnegative"),
+        CheckConstraint("level BETWEEN 1 AND 5", name="level_range"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     display_name: Mapped[str] = mapped_column(String(100))
@@ -42,5 +45,8 @@ class Streamer(Base):
     #: Virtual (AI) hosts must be labelled to viewers.
     is_virtual: Mapped[bool] = mapped_column(Boolean, default=False)
     followers: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Graded-management level, 1 (new) to 5 (top); decides what the streamer may do, e.g. which
+    #: category risk classes it may sell (``zhibo.catalog.policy``). Grading sets it.
+    level: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
