@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from zhibo.catalog.selection import check_sellable
 from zhibo.kit.auth import Principal
 from zhibo.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
 from zhibo.kit.hashing import token_hash
@@ -16,12 +17,9 @@ from zhibo.kit.pagination import paginate
 from zhibo.kit.time import utcnow
 from zhibo.live.schemas import RoomCreate, SessionCreate, ShelfItemCreate
 from zhibo.models import (
-    Brand,
-    BrandStatus,
     LiveRoom,
     LiveSession,
     Product,
-    ProductStatus,
     Role,
     ShelfItem,
     Streamer,
@@ -32,10 +30,6 @@ from zhibo.models.session import SessionStatus
 
 class RoomSuspended(Conflict):
     """A suspended or closed room cannot schedule sessions."""
-
-
-class ProductNotSellable(Conflict):
-    """The product may not be put on a shelf; ``detail`` says why."""
 
 
 def _owns_streamer(principal: Principal, streamer_id: int) -> None:
@@ -186,11 +180,10 @@ def add_to_shelf(
     product = session.get(Product, data.product_id)
     if product is None:
         raise InvalidInput(f"product_id: no product with id {data.product_id}")
-    if product.status != ProductStatus.ACTIVE:
-        raise ProductNotSellable(f"product_id: product {product.id} is {product.status}")
-    brand = session.get(Brand, product.brand_id)
-    if brand is not None and brand.status == BrandStatus.BLACKLISTED:
-        raise ProductNotSellable(f"product_id: brand {brand.id} is blacklisted")
+    streamer = session.get(Streamer, live_session.streamer_id)
+    if streamer is None:  # pragma: no cover - a foreign key guarantees it
+        raise NotFound(f"streamer: no streamer with id {live_session.streamer_id}")
+    check_sellable(session, streamer, product)
     existing = select(ShelfItem.id).where(
         ShelfItem.session_id == session_id, ShelfItem.product_id == product.id
     )
