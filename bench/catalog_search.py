@@ -199,6 +199,7 @@ def _throughput(index_dir: Path, plan: dict[str, list[dict]], processes: int) ->
 def _baseline(shards: list[Path], plan: dict[str, list[dict]], per_kind: int) -> dict[str, float]:
     """The same queries without an index: a Polars scan of every shard (median ms per kind)."""
     import polars as pl
+
     from zhibo.catalog.search.analysis import tokens
 
     lazy = pl.scan_parquet([str(s) for s in shards])
@@ -208,8 +209,10 @@ def _baseline(shards: list[Path], plan: dict[str, list[dict]], per_kind: int) ->
         times = []
         for q in queries[:per_kind]:
             frame = lazy
-            text = pl.concat_str([pl.col("brand"), pl.col("title"), pl.col("description")], " ")
-            for word in tokens(q.get("query", "")):
+            text = pl.concat_str(
+                [pl.col("brand"), pl.col("title"), pl.col("description")], separator=" "
+            )
+            for word in tokens(q.get("query", ""), query=True):
                 frame = frame.filter(text.str.to_lowercase().str.contains(word, literal=True))
             if "category_id" in q:
                 frame = frame.filter(pl.col("category_ids").list.contains(q["category_id"]))

@@ -93,10 +93,11 @@ def db(engine: Engine) -> Iterator[Session]:
 
 
 @pytest.fixture
-def settings(engine: Engine) -> Settings:
+def settings(engine: Engine, tmp_path: Path) -> Settings:
     return Settings(
         database_url=str(engine.url.render_as_string(hide_password=False)),
         max_request_bytes=64 * 1024,
+        data_dir=tmp_path / "data",
     )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -12,6 +15,14 @@ from zhibo import __version__
 from zhibo.config import Settings, get_settings
 from zhibo.kit.api import BodySizeLimit, install_error_handlers
 from zhibo.kit.db import get_engine
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    from zhibo.catalog.search.service import background_indexing
+
+    with background_indexing(app):
+        yield
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -25,21 +36,38 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             "<token>` (create one with `zhibo token create`). Money is integer fen, rates are "
             'basis points, times are UTC. Errors: `{"error": Name, "detail": ...}`.'
         ),
+        lifespan=_lifespan,
     )
     app.state.settings = settings
+    _log_decisions_to_stderr()
     app.state.engine = engine or get_engine(settings.effective_database_url)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
 
     from zhibo.accounts.endpoints import router as accounts
     from zhibo.catalog.endpoints import router as catalog
+    from zhibo.catalog.search.endpoints import router as pool_search
+    from zhibo.events.endpoints import router as events
+    from zhibo.live.endpoints import media as media_hooks
     from zhibo.live.endpoints import router as live
     from zhibo.orders.endpoints import router as orders
     from zhibo.system.endpoints import router as system
 
-    for router in (system, catalog, accounts, live, orders):
+    for router in (system, catalog, pool_search, accounts, live, media_hooks, orders, events):
         app.include_router(router)
     return app
+
+
+def _log_decisions_to_stderr() -> None:
+    """zhibo's own INFO records (e.g. which RTMP pushes went on air) reach stderr, unless the
+    host already configured logging (a test runner, a --log-config)."""
+    zhibo = logging.getLogger("zhibo")
+    if zhibo.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    zhibo.addHandler(handler)
+    zhibo.setLevel(logging.INFO)
 
 
 def database_ok(engine: Engine) -> dict[str, Any]:

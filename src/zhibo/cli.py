@@ -168,6 +168,10 @@ def _register_domains() -> None:
     from zhibo.catalog.cli import catalog_app
 
     app.add_typer(catalog_app, name="catalog")
+    from zhibo.events.cli import events_app, rooms_app
+
+    app.add_typer(events_app, name="events")
+    app.add_typer(rooms_app, name="rooms")
 
 
 _register_domains()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,8 +33,32 @@ class Settings(BaseSettings):
         description="Key for keyed hashes of personal data (ID numbers, phones, IPs). "
         "Set a long random value in production.",
     )
+    media_hook_secret: SecretStr | None = Field(
+        default=None,
+        description="Shared secret nginx-rtmp sends as ?secret= on the on_publish and "
+        "on_publish_done hook URLs (compared in constant time). Unset or empty: the hooks "
+        "accept loopback clients only. Set a long random value in production.",
+    )
+    media_control_url: str = Field(
+        default="",
+        description="Base URL of nginx-rtmp's HTTP server with `rtmp_control` (e.g. "
+        "http://127.0.0.1:8080): suspending a session drops its publisher through "
+        "{url}/control/drop/publisher. Empty: suspensions cut no stream (logged).",
+    )
+    events_partitions: int = Field(
+        default=8,
+        gt=0,
+        le=1024,
+        description="Bus partitions of viewer events (subjects zhibo.events.p0..N-1, by room id "
+        "modulo N); each partition is consumed by one worker at a time.",
+    )
     max_request_bytes: int = Field(
         default=10 * 1024 * 1024, gt=0, description="Largest accepted request body."
+    )
+    search_indexer: Literal["embedded", "external"] = Field(
+        default="embedded",
+        description="Who keeps the search index fresh: a thread of `zhibo serve` (embedded) or "
+        "a separate `zhibo catalog index --follow` process (external).",
     )
     page_size_default: int = Field(default=50, gt=0, le=1000)
     page_size_max: int = Field(default=500, gt=0, le=10000)

@@ -47,8 +47,11 @@ def run_demo(host: str, port: int, seed: int, serve_api: bool = True) -> dict[st
     engine = make_engine(url)
     migrate.upgrade(engine)
 
-    console.print("3/4 loading the platform")
+    console.print("3/4 loading the platform and indexing its product pool")
     counts = load_directory(engine, sim_dir, progress=True)
+    from zhibo.catalog.search.indexer import rebuild
+
+    rebuild(engine, progress=True, data_dir=Settings(database_url=url).data_dir)
 
     console.print("4/4 creating demo tokens")
     tokens = _demo_tokens(engine)

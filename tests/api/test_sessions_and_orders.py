@@ -127,4 +127,4 @@ def test_healthz_and_openapi(client: TestClient) -> None:
     health = client.get("/healthz").json()
     assert health["status"] == "ok" and health["schema_current"] is True
     spec = client.get("/openapi.json").json()
-    assert "/v1/orders" in spec["paths"] and "/v1/pool/search" not in spec["paths"]
+    assert "/v1/orders" in spec["paths"] and "/v1/pool/search" in spec["paths"]

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from zhibo.catalog import service
+from zhibo.catalog.importer import service as importer
 from zhibo.catalog.schemas import (
+    BatchReject,
     BrandCreate,
     BrandOut,
     CategoryCreate,
     CategoryOut,
     PriceHistoryOut,
+    ProductBatch,
+    ProductBatchResult,
     ProductCreate,
     ProductOut,
+    ProductPut,
     ProductUpdate,
 )
 from zhibo.kit.api import ALL_ROLES, DB, ERROR_RESPONSES, require
@@ -76,6 +81,33 @@ def list_products(
 @router.post("/products", response_model=ProductOut, status_code=201)
 def create_product(db: DB, principal: Publisher, body: ProductCreate) -> ProductOut:
     return ProductOut.model_validate(service.create_product(db, principal, body))
+
+
+@router.post("/products/batch", response_model=ProductBatchResult)
+def import_products(db: DB, principal: Publisher, body: ProductBatch) -> ProductBatchResult:
+    """Upsert up to 1,000 canonical rows by (brand, product_id); bad rows are rejected alone."""
+    result = importer.import_batch(db, principal, body.items, body.create_missing)
+    rejects = [BatchReject(row=r.row, field=r.field, reason=r.reason) for r in result.rejects]
+    return ProductBatchResult(**result.counts.as_dict(), rejects=rejects)
+
+
+@router.put(
+    "/brands/{brand_id}/products/{product_id:path}",
+    response_model=ProductOut,
+    responses={201: {"model": ProductOut, "description": "Created"}},
+)
+def put_product(
+    db: DB,
+    principal: Publisher,
+    brand_id: int,
+    product_id: Annotated[str, Path(min_length=1, max_length=100, description="Brand's own id")],
+    body: ProductPut,
+    response: Response,
+) -> ProductOut:
+    """Create (201) or replace (200) one product, keyed by the brand's own product id."""
+    product, created = importer.put_product(db, principal, brand_id, product_id, body)
+    response.status_code = 201 if created else 200
+    return ProductOut.model_validate(product)
 
 
 @router.get("/products/{product_id}", response_model=ProductOut)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from pydantic import Field
 
@@ -91,3 +92,43 @@ class PriceHistoryOut(OutSchema):
     commission_rate_bp: int
     stock: int
     effective_at: datetime
+
+
+class ProductPut(InSchema):
+    """A whole product, keyed in the path by its brand and the brand's own product id."""
+
+    category: str = Field(min_length=1, max_length=400, description="Category path, a/b")
+    title: str = Field(min_length=1, max_length=500)
+    description: str = Field(default="", max_length=20_000)
+    price_fen: Fen
+    reference_price_fen: Fen | None = None
+    commission_rate_bp: RateBp
+    stock: int = Field(strict=True, ge=0, le=10**15)
+    #: None: CNY for a new product, unchanged for an existing one.
+    currency: Currency | None = None
+    #: None: active for a new product, unchanged for an existing one.
+    status: ProductStatus | None = None
+
+
+class ProductBatch(InSchema):
+    """Canonical import rows (the fields of ``zhibo catalog import``), upserted by
+    (brand, product_id); a bad row is rejected on its own, the others land."""
+
+    items: list[dict[str, Any]] = Field(max_length=1_000)
+    #: Create unknown brands and categories (operators only).
+    create_missing: bool = Field(default=False, strict=True)
+
+
+class BatchReject(OutSchema):
+    #: 1-based index of the item in ``items``.
+    row: int
+    field: str
+    reason: str
+
+
+class ProductBatchResult(OutSchema):
+    imported: int
+    updated: int
+    unchanged: int
+    rejected: int
+    rejects: list[BatchReject]

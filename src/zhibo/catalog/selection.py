@@ -69,9 +69,7 @@ def check_sellable(
         raise ProductNotSellable(f"product_id: product {product.id} is {product.status}")
     brand = session.get(Brand, product.brand_id)
     if brand is not None and brand.status == BrandStatus.BLACKLISTED:
-        raise ProductNotSellable(
-            f"product_id: brand {brand.name!r} (id {brand.id}) is blacklisted"
-        )
+        raise ProductNotSellable(f"product_id: brand {brand.name!r} (id {brand.id}) is blacklisted")
     category = session.get(Category, product.category_id)
     if category is not None and not policy.may_sell(streamer.level, category.risk_class):
         allowed = ", ".join(sorted(policy.classes_for(streamer.level))) or "nothing"

@@ -49,7 +49,9 @@ def get_db(request: Request) -> Iterator[Session]:
         session.close()
 
 
-DB = Annotated[Session, Depends(get_db)]
+# "function" scope: commit before the response is sent, so a client that gets 2xx can read
+# what it wrote, and a failed commit is the client's error response, not a lost write.
+DB = Annotated[Session, Depends(get_db, scope="function")]
 
 
 def current_principal(db: DB, authorization: Annotated[str | None, Header()] = None) -> Principal:

@@ -6,6 +6,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy.engine import Engine
 
 from zhibo.kit.errors import ZhiboError
@@ -16,9 +17,10 @@ err = Console(stderr=True)
 def fail(error: ZhiboError | str, code: int = 1) -> NoReturn:
     """Print ``Name: detail`` on standard error and exit with ``code``."""
     if isinstance(error, ZhiboError):
-        err.print(f"[bold red]{error.name}[/]: {error.detail}", highlight=False)
+        detail = escape(str(error.detail))  # a file name or value may hold [brackets]
+        err.print(f"[bold red]{error.name}[/]: {detail}", highlight=False, soft_wrap=True)
     else:
-        err.print(f"[bold red]error[/]: {error}", highlight=False)
+        err.print(f"[bold red]error[/]: {escape(error)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

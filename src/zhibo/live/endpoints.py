@@ -1,29 +1,42 @@
-"""HTTP endpoints for live rooms, sessions and shelves."""
+"""HTTP endpoints for live rooms, sessions and shelves, and the media server's hooks."""
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
+import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Form, Query, Request
 
 from zhibo.kit.api import ALL_ROLES, DB, ERROR_RESPONSES, require
 from zhibo.kit.auth import Principal
+from zhibo.kit.errors import ZhiboError
 from zhibo.kit.pagination import Page
 from zhibo.live import service
+from zhibo.live.media import MediaServer, media_server_for, redact_secret_from_access_log
 from zhibo.live.schemas import (
+    MediaHook,
+    PublishAllowed,
+    PublishDone,
     RoomCreate,
     RoomCreated,
     RoomOut,
     SessionCreate,
     SessionOut,
     SessionSuspend,
+    SessionSuspended,
     ShelfItemCreate,
     ShelfItemOut,
+    StreamKeyRotated,
 )
 from zhibo.models import Role
 from zhibo.models.session import SessionStatus
 
 router = APIRouter(prefix="/v1", tags=["live"], responses=ERROR_RESPONSES)
+logger = logging.getLogger("zhibo.live")
+# nginx-rtmp can pass the hook secret only in the hook URL, which access logs print.
+redact_secret_from_access_log()
 
 Cursor = Annotated[str | None, Query(max_length=200)]
 Limit = Annotated[int, Query(ge=1, le=500)]
@@ -50,6 +63,14 @@ def create_room(db: DB, principal: Broadcasters, body: RoomCreate) -> RoomCreate
 @router.get("/rooms/{room_id}", response_model=RoomOut)
 def get_room(db: DB, _: Anyone, room_id: int) -> RoomOut:
     return RoomOut.model_validate(service.get_room(db, room_id))
+
+
+@router.post("/rooms/{room_id}/stream-key", response_model=StreamKeyRotated)
+def rotate_stream_key(db: DB, principal: Broadcasters, room_id: int) -> StreamKeyRotated:
+    room, key = service.rotate_stream_key(db, principal, room_id)
+    # Commit before showing the key: the caller may push with it at once.
+    db.commit()
+    return StreamKeyRotated(room_id=room.id, stream_key=key)
 
 
 @router.get("/sessions", response_model=Page[SessionOut])
@@ -86,9 +107,31 @@ def end_session(db: DB, principal: Broadcasters, session_id: int) -> SessionOut:
     return SessionOut.model_validate(service.end_session(db, principal, session_id))
 
 
-@router.post("/sessions/{session_id}/suspend", response_model=SessionOut)
-def suspend_session(db: DB, _: Enforcers, session_id: int, body: SessionSuspend) -> SessionOut:
-    return SessionOut.model_validate(service.suspend_session(db, session_id, body.reason))
+def get_media_server(request: Request) -> MediaServer:
+    """The application's media server (``app.state.media_server``; tests put a fake there)."""
+    server: MediaServer | None = getattr(request.app.state, "media_server", None)
+    if server is None:
+        server = media_server_for(request.app.state.settings)
+        request.app.state.media_server = server
+    return server
+
+
+Media = Annotated[MediaServer, Depends(get_media_server)]
+
+
+@router.post("/sessions/{session_id}/suspend", response_model=SessionSuspended)
+def suspend_session(
+    db: DB, _: Enforcers, media: Media, session_id: int, body: SessionSuspend
+) -> SessionSuspended:
+    live_session = service.suspend_session(db, session_id, body.reason)
+    # The suspension stands whether or not the media server obeys: commit it first, then cut.
+    db.commit()
+    cut = service.cut_stream(media, live_session)
+    return SessionSuspended(
+        **SessionOut.model_validate(live_session).model_dump(),
+        stream_cut=cut.dropped if cut else None,
+        stream_cut_detail=cut.detail if cut else None,
+    )
 
 
 @router.post("/sessions/{session_id}/resume", response_model=SessionOut)
@@ -106,3 +149,104 @@ def add_to_shelf(
     db: DB, principal: Broadcasters, session_id: int, body: ShelfItemCreate
 ) -> ShelfItemOut:
     return ShelfItemOut.model_validate(service.add_to_shelf(db, principal, session_id, body))
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def media_hook_guard(
+    request: Request, secret: Annotated[str | None, Query(max_length=200)] = None
+) -> None:
+    """Only the media server may call the hooks: it proves it with ``?secret=`` (the setting
+    ``ZHIBO_MEDIA_HOOK_SECRET``); without a configured secret only loopback clients may."""
+    configured = request.app.state.settings.media_hook_secret
+    expected = configured.get_secret_value() if configured is not None else ""
+    client = request.client.host if request.client else ""
+    if expected:
+        if secret is not None and hmac.compare_digest(secret.encode(), expected.encode()):
+            return
+        logger.warning("media hook %s refused: wrong or missing secret", request.url.path)
+        raise service.MediaHookForbidden("secret: wrong or missing media hook secret")
+    if _is_loopback(client):
+        return
+    logger.warning(
+        "media hook %s refused: no secret configured and client %s is not loopback",
+        request.url.path,
+        client,
+    )
+    raise service.MediaHookForbidden(
+        "secret: no media hook secret is configured, so only loopback clients may call hooks"
+    )
+
+
+Hook = Annotated[MediaHook, Form()]
+media = APIRouter(
+    prefix="/v1/media",
+    tags=["media"],
+    responses=ERROR_RESPONSES,
+    dependencies=[Depends(media_hook_guard)],
+)
+
+
+@media.post("/on_publish", response_model=PublishAllowed)
+def on_publish(db: DB, server: Media, hook: Hook) -> PublishAllowed:
+    """nginx-rtmp ``on_publish``: 2xx lets the push on air and starts its session, any other
+    status refuses it. The stream key (``name``) is never logged."""
+    try:
+        decision = service.authorize_publish(
+            db, stream_key=hook.name, app=hook.app, client_id=hook.clientid
+        )
+        # Commit before answering: nginx puts the stream on air as soon as it reads the 2xx.
+        db.commit()
+    except ZhiboError as refusal:
+        logger.warning(
+            "on_publish refused: %s: %s (app=%r clientid=%s)",
+            refusal.name,
+            refusal.detail,
+            hook.app,
+            hook.clientid,
+        )
+        raise
+    live_session = decision.session
+    logger.info(
+        "on_publish allowed: session %s of room %s %s (app=%r clientid=%s)",
+        live_session.id,
+        live_session.room_id,
+        "continues" if decision.reconnect else "starts",
+        hook.app,
+        hook.clientid,
+    )
+    if decision.replaced_publisher is not None:
+        app, client_id = decision.replaced_publisher
+        server.drop_publisher(app=app, client_id=client_id)
+    return PublishAllowed(
+        session_id=live_session.id, room_id=live_session.room_id, reconnect=decision.reconnect
+    )
+
+
+@media.post("/on_publish_done", response_model=PublishDone)
+def on_publish_done(db: DB, hook: Hook) -> PublishDone:
+    """nginx-rtmp ``on_publish_done``: the push ended, so its live session ends. Idempotent."""
+    ended = service.end_published_session(
+        db, stream_key=hook.name, app=hook.app, client_id=hook.clientid
+    )
+    db.commit()
+    if ended is None:
+        logger.info(
+            "on_publish_done: no live session of this publisher (app=%r clientid=%s)",
+            hook.app,
+            hook.clientid,
+        )
+        return PublishDone(session_id=None, ended=False)
+    logger.info(
+        "on_publish_done: session %s of room %s ended (app=%r clientid=%s)",
+        ended.id,
+        ended.room_id,
+        hook.app,
+        hook.clientid,
+    )
+    return PublishDone(session_id=ended.id, ended=True)

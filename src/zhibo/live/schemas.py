@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from zhibo.kit.schemas import Currency, Fen, InSchema, OutSchema, RateBp, UtcDatetime
 from zhibo.models.room import RoomStatus
@@ -27,6 +27,12 @@ class RoomOut(OutSchema):
 
 class RoomCreated(RoomOut):
     #: The RTMP stream key, shown only this once.
+    stream_key: str
+
+
+class StreamKeyRotated(OutSchema):
+    room_id: int
+    #: The new RTMP stream key, shown only this once; the previous key no longer works.
     stream_key: str
 
 
@@ -70,3 +76,43 @@ class ShelfItemOut(OutSchema):
     currency: str
     position: int
     added_at: datetime | None
+
+
+class SessionSuspended(SessionOut):
+    #: Whether the media server cut the push: null when the session had no RTMP publisher on
+    #: record, false when the cut failed or found no publisher (``stream_cut_detail`` says why).
+    stream_cut: bool | None
+    stream_cut_detail: str | None
+
+
+class MediaHook(BaseModel):
+    """A form-encoded notification from nginx-rtmp (``on_publish``, ``on_publish_done``).
+
+    nginx also sends fields such as ``flashver`` and the push URL's query arguments: ignored.
+    """
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    call: str = Field(default="", max_length=40)
+    app: str = Field(min_length=1, max_length=100)
+    #: The stream key the client pushes to. Secret: never logged, never echoed.
+    name: str = Field(default="", max_length=200, repr=False)
+    addr: str = Field(default="", max_length=64)
+    #: nginx's id of the client connection; unique while nginx runs.
+    clientid: str = Field(pattern=r"^[0-9]{1,20}$")
+    tcurl: str = Field(default="", max_length=500)
+    type: str = Field(default="", max_length=20)
+
+
+class PublishAllowed(BaseModel):
+    allowed: bool = True
+    session_id: int
+    room_id: int
+    #: True when the push continues a session that was already live (a reconnect).
+    reconnect: bool
+
+
+class PublishDone(BaseModel):
+    #: The session this push ended; null when there was nothing live to end.
+    session_id: int | None
+    ended: bool

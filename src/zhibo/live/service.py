@@ -1,9 +1,12 @@
-"""What live rooms do: open rooms, schedule and move sessions, fill shelves."""
+"""What live rooms do: open rooms, schedule and move sessions, fill shelves, and decide which
+RTMP pushes may go on air."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -15,6 +18,7 @@ from zhibo.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
 from zhibo.kit.hashing import token_hash
 from zhibo.kit.pagination import paginate
 from zhibo.kit.time import utcnow
+from zhibo.live.media import DropResult, MediaServer
 from zhibo.live.schemas import RoomCreate, SessionCreate, ShelfItemCreate
 from zhibo.models import (
     LiveRoom,
@@ -26,10 +30,38 @@ from zhibo.models import (
 )
 from zhibo.models.room import RoomStatus
 from zhibo.models.session import SessionStatus
+from zhibo.models.streamer import StreamerStatus
+
+logger = logging.getLogger("zhibo.live")
 
 
 class RoomSuspended(Conflict):
     """A suspended or closed room cannot schedule sessions."""
+
+
+class MediaHookForbidden(Forbidden):
+    """A media-server hook without the shared secret (or, with none configured, not from
+    loopback)."""
+
+
+class UnknownStreamKey(Forbidden):
+    """No room has this stream key: a wrong, missing or rotated key."""
+
+
+class RoomNotActive(Forbidden):
+    """A suspended or closed room refuses pushes."""
+
+
+class StreamerNotVerified(Forbidden):
+    """Only an active streamer with a verified real-name identity may go live."""
+
+
+class SessionIsSuspended(Forbidden):
+    """The room's session was suspended by the platform: pushes are refused until it resumes."""
+
+
+class NoScheduledSession(Conflict):
+    """A push needs a scheduled session of its room (or a live one to reconnect to)."""
 
 
 def _owns_streamer(principal: Principal, streamer_id: int) -> None:
@@ -58,6 +90,20 @@ def create_room(
     )
     session.add(room)
     session.flush()
+    return room, key
+
+
+def rotate_stream_key(session: Session, principal: Principal, room_id: int) -> tuple[LiveRoom, str]:
+    """A new stream key for the room, returned once; the old one stops opening pushes at once.
+
+    A push already on air is not cut: its session was authorised when it started.
+    """
+    room = get_room(session, room_id)
+    _owns_streamer(principal, room.streamer_id)
+    key = new_stream_key()
+    room.stream_key_hash = token_hash(key)
+    session.flush()
+    logger.info("stream key of room %s rotated", room.id)
     return room, key
 
 
@@ -150,6 +196,20 @@ def suspend_session(
     return live_session
 
 
+def cut_stream(media: MediaServer, live_session: LiveSession) -> DropResult | None:
+    """Drop the session's RTMP publisher; ``None`` when it has none on record.
+
+    A side effect on another system: call it after the commit, never inside the transaction.
+    """
+    if live_session.publish_app is None or live_session.publish_client_id is None:
+        return None
+    result = media.drop_publisher(
+        app=live_session.publish_app, client_id=live_session.publish_client_id
+    )
+    logger.info("session %s: stream cut=%s (%s)", live_session.id, result.dropped, result.outcome)
+    return result
+
+
 def resume_session(session: Session, session_id: int) -> LiveSession:
     live_session = get_session(session, session_id)
     live_session.resume()
@@ -209,3 +269,130 @@ def add_to_shelf(
     session.add(item)
     session.flush()
     return item
+
+
+@dataclass(frozen=True, slots=True)
+class PublishDecision:
+    """An allowed push: the session it carries and the publisher it replaces, if any."""
+
+    session: LiveSession
+    reconnect: bool
+    #: ``(app, client_id)`` of the previous publisher of a live session, which the media server
+    #: may still hold (its connection not yet timed out): drop it after commit.
+    replaced_publisher: tuple[str, str] | None = None
+
+
+def _room_by_stream_key(session: Session, stream_key: str) -> LiveRoom | None:
+    if not stream_key:
+        return None
+    # Locking the room serialises the decisions about one room's pushes (PostgreSQL).
+    return session.scalar(
+        select(LiveRoom).where(LiveRoom.stream_key_hash == token_hash(stream_key)).with_for_update()
+    )
+
+
+def _check_may_go_live(session: Session, room: LiveRoom) -> None:
+    if room.status != RoomStatus.ACTIVE:
+        raise RoomNotActive(f"room {room.id} is {room.status}")
+    streamer = session.get(Streamer, room.streamer_id)
+    if streamer is None:  # pragma: no cover - a foreign key guarantees it
+        raise StreamerNotVerified(f"streamer {room.streamer_id} does not exist")
+    if streamer.status != StreamerStatus.ACTIVE:
+        raise StreamerNotVerified(f"streamer {streamer.id} is {streamer.status}")
+    if streamer.verified_at is None:
+        raise StreamerNotVerified(f"streamer {streamer.id} has no verified real-name identity")
+
+
+def authorize_publish(
+    session: Session,
+    *,
+    stream_key: str,
+    app: str,
+    client_id: str,
+    at: datetime | None = None,
+) -> PublishDecision:
+    """Decide an ``on_publish``: start the room's earliest scheduled session, or continue its
+    live one (a reconnect), or raise the reason for refusing."""
+    room = _room_by_stream_key(session, stream_key)
+    if room is None:
+        raise UnknownStreamKey("name: no room has this stream key")
+    _check_may_go_live(session, room)
+    on_air = session.scalars(
+        select(LiveSession)
+        .where(
+            LiveSession.room_id == room.id,
+            LiveSession.status.in_([SessionStatus.LIVE, SessionStatus.SUSPENDED]),
+        )
+        .order_by(LiveSession.id)
+    ).all()
+    suspended = [row for row in on_air if row.status == SessionStatus.SUSPENDED]
+    if suspended:
+        raise SessionIsSuspended(
+            f"session {suspended[0].id} of room {room.id} is suspended: no push until it resumes"
+        )
+    if on_air:
+        # The latest live session: a reconnect continues it, and the new connection replaces
+        # the old (nginx-rtmp keeps one publisher per stream).
+        live_session = on_air[-1]
+        replaced = None
+        if (
+            live_session.publish_app is not None
+            and live_session.publish_client_id is not None
+            and not live_session.is_published_by(app, client_id)
+        ):
+            replaced = (live_session.publish_app, live_session.publish_client_id)
+        live_session.record_publisher(app, client_id)
+        session.flush()
+        return PublishDecision(live_session, reconnect=True, replaced_publisher=replaced)
+    scheduled = session.scalar(
+        select(LiveSession)
+        .where(LiveSession.room_id == room.id, LiveSession.status == SessionStatus.SCHEDULED)
+        .order_by(LiveSession.scheduled_start_at, LiveSession.id)
+        .limit(1)
+    )
+    if scheduled is None:
+        raise NoScheduledSession(f"room {room.id} has no scheduled session: schedule one first")
+    scheduled.start(at or utcnow())
+    scheduled.record_publisher(app, client_id)
+    session.flush()
+    return PublishDecision(scheduled, reconnect=False)
+
+
+def end_published_session(
+    session: Session,
+    *,
+    stream_key: str,
+    app: str,
+    client_id: str,
+    at: datetime | None = None,
+) -> LiveSession | None:
+    """Decide an ``on_publish_done``: end the live session this publisher carried.
+
+    Matched on the publisher (app and client id) recorded by ``authorize_publish``, within the
+    key's room when the key is still valid (it may have been rotated during the push). So a late
+    ``publish_done`` of a connection a reconnect replaced ends nothing, and neither does a second
+    call or one for a session that already ended or was suspended: ``None``.
+    """
+    query = select(LiveSession).where(
+        LiveSession.status == SessionStatus.LIVE,
+        LiveSession.publish_app == app,
+        LiveSession.publish_client_id == client_id,
+    )
+    room = _room_by_stream_key(session, stream_key)
+    if room is not None:
+        query = query.where(LiveSession.room_id == room.id)
+    matches = session.scalars(query.with_for_update()).all()
+    if len(matches) != 1:
+        if matches:
+            # Client ids restart with nginx: without a valid key to pick the room, do not guess.
+            logger.warning(
+                "on_publish_done: %d live sessions recorded client %s of %r; none ended",
+                len(matches),
+                client_id,
+                app,
+            )
+        return None
+    live_session = matches[0]
+    live_session.end(at or utcnow())
+    session.flush()
+    return live_session

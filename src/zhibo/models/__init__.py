@@ -2,6 +2,7 @@
 
 from zhibo.models.brand import Brand, BrandStatus
 from zhibo.models.category import Category, RiskClass
+from zhibo.models.event_metrics import DeadLetter, EventPosition, MinuteMetrics, SessionMetrics
 from zhibo.models.order import Order, OrderStatus, Refund
 from zhibo.models.partner import Partner, PartnerContract, PartnerKind
 from zhibo.models.product import Product, ProductPriceHistory, ProductStatus
@@ -17,8 +18,11 @@ __all__ = [
     "Brand",
     "BrandStatus",
     "Category",
+    "DeadLetter",
+    "EventPosition",
     "LiveRoom",
     "LiveSession",
+    "MinuteMetrics",
     "Order",
     "OrderStatus",
     "Partner",
@@ -32,6 +36,7 @@ __all__ = [
     "Role",
     "RoomStatus",
     "SearchOutbox",
+    "SessionMetrics",
     "SessionStatus",
     "ShelfItem",
     "Streamer",

@@ -72,6 +72,11 @@ class LiveSession(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     suspension_reason: Mapped[str | None] = mapped_column(Text)
+    #: The media server's application (nginx-rtmp ``app``) of the current or last RTMP push.
+    publish_app: Mapped[str | None] = mapped_column(String(100))
+    #: The media server's id of the publishing connection (nginx-rtmp ``clientid``): the only
+    #: handle zhibo has to cut the push, since it keeps no clear stream key.
+    publish_client_id: Mapped[str | None] = mapped_column(String(32))
 
     def start(self, at: datetime) -> None:
         require_state(
@@ -79,6 +84,16 @@ class LiveSession(Base):
         )
         self.started_at = ensure_utc(at, "started_at")
         self.status = SessionStatus.LIVE
+
+    def record_publisher(self, app: str, client_id: str) -> None:
+        """Remember which media-server connection carries this session (a new push replaces
+        the previous one)."""
+        self._refuse_if_ended("record a publisher")
+        self.publish_app = app
+        self.publish_client_id = client_id
+
+    def is_published_by(self, app: str, client_id: str) -> bool:
+        return (self.publish_app, self.publish_client_id) == (app, client_id)
 
     def suspend(self, at: datetime, reason: str) -> None:
         self._refuse_if_ended("suspend")

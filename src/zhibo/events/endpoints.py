@@ -1,0 +1,114 @@
+"""HTTP endpoints: batch ingestion, room metrics, the live-rooms listing and a Server-Sent
+Events stream of metric updates and room notices."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+
+from zhibo.events import service
+from zhibo.events.schemas import IngestResult, LiveRoomOut, RoomMetricsOut
+from zhibo.events.validation import (
+    decode_json,
+    decode_ndjson,
+    frame_from_ipc,
+    frame_from_rows,
+    read_csv_bytes,
+)
+from zhibo.kit.api import ALL_ROLES, DB, ERROR_RESPONSES, require
+from zhibo.kit.auth import Principal
+from zhibo.kit.errors import InvalidInput
+from zhibo.models import Role
+
+router = APIRouter(prefix="/v1", tags=["events"], responses=ERROR_RESPONSES)
+
+Anyone = Annotated[Principal, Depends(require(*ALL_ROLES))]
+#: Events come from the platform's own edge services, with an operator token.
+Ingesters = Annotated[Principal, Depends(require(Role.OPERATOR))]
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+
+
+def event_service(request: Request) -> service.EventService:
+    """The process's event service, created on first use."""
+    state = request.app.state
+    if getattr(state, "events", None) is None:
+        state.events = service.EventService(state.settings, state.engine)
+    return state.events
+
+
+Events = Annotated[service.EventService, Depends(event_service)]
+
+
+@router.post(
+    "/events",
+    response_model=IngestResult,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+                ARROW_STREAM: {"schema": {"type": "string", "format": "binary"}},
+                "text/csv": {"schema": {"type": "string"}},
+            }
+        }
+    },
+)
+async def ingest_events(request: Request, _: Ingesters, events: Events) -> IngestResult:
+    """Ingest a batch: a JSON array, NDJSON, CSV or an Arrow IPC stream (by Content-Type).
+    Valid events are kept even when others in the batch are refused; each refusal is listed
+    with its row and reason and stored in the dead-letter store. Duplicates (same
+    ``event_id``) have no second effect."""
+    body = await request.body()
+    kind = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if kind == ARROW_STREAM:
+        frame = frame_from_ipc(body)
+    elif kind in ("application/x-ndjson", "application/ndjson", "application/jsonl"):
+        frame = frame_from_rows(decode_ndjson(body))
+    elif kind == "application/json":
+        frame = frame_from_rows(decode_json(body))
+    elif kind == "text/csv":
+        frame = read_csv_bytes(body)
+    else:
+        raise InvalidInput(f"Content-Type {kind!r}: use JSON, NDJSON, CSV or {ARROW_STREAM}")
+    return await events.ingest([frame], "http")
+
+
+@router.get("/rooms/{room_id}/metrics", response_model=RoomMetricsOut)
+def room_metrics(db: DB, _: Anyone, room_id: int, session_id: int | None = None) -> RoomMetricsOut:
+    """The room's latest session (or ``session_id``): metrics now and per minute."""
+    return service.get_room_metrics(db, room_id, session_id)
+
+
+@router.get("/live-rooms", response_model=list[LiveRoomOut])
+def live_rooms(
+    db: DB,
+    _: Anyone,
+    sort: Literal["online", "gmv"] = "online",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[LiveRoomOut]:
+    """Live sessions' rooms, by online viewers now or by GMV."""
+    return service.list_live_rooms(db, sort, limit)
+
+
+@router.get("/rooms/{room_id}/stream")
+async def room_stream(
+    room_id: int, _: Anyone, events: Events, request: Request
+) -> StreamingResponse:
+    """Server-Sent Events: ``metrics`` (the session's cumulative metrics after each commit)
+    and ``notice`` (pop-up prompts and risk notices)."""
+    await events.start()
+
+    async def stream() -> AsyncIterator[bytes]:
+        yield b": connected\n\n"
+        async for message in events.listen(room_id):
+            if await request.is_disconnected():
+                break
+            data = orjson.dumps(message["data"])
+            yield b"event: " + message["event"].encode() + b"\ndata: " + data + b"\n\n"
+
+    return StreamingResponse(stream(), media_type="text/event-stream")

@@ -1,0 +1,147 @@
+"""The pipeline a worker runs over the bus partitions it owns: each encoded batch is decoded,
+deduplicated and merged into the metrics engine, written to the lake and shown to the risk
+hooks; ``checkpoint`` then commits the metric rows and the applied positions in one transaction.
+
+Restart (``recover``): files past the committed positions are deleted (their batches were not
+committed, so the bus delivers them again, or the client retries), and the rest of the lake
+is replayed into a fresh engine, which restores the seen event ids and the viewers' visits.
+Batches at or below a partition's position are skipped, so a redelivered batch has no second
+effect.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+from sqlalchemy.engine import Engine
+
+from zhibo.events import repository
+from zhibo.events.engine import MetricsEngine
+from zhibo.events.lake import Lake, lake_root
+from zhibo.events.validation import decode_ipc
+from zhibo.kit.db import unit_of_work
+from zhibo.kit.time import utcnow
+
+log = logging.getLogger(__name__)
+
+#: Callables that see every accepted (deduplicated) batch; the risk engine registers here.
+RiskHook = Callable[[pa.Table], None]
+RISK_HOOKS: list[RiskHook] = []
+
+
+def register_risk_hook(hook: RiskHook) -> RiskHook:
+    """Register ``hook`` (usable as a decorator); it must not keep the table past the call
+    unless it copies what it needs, and should be fast: it runs on the pipeline's thread."""
+    RISK_HOOKS.append(hook)
+    return hook
+
+
+#: Subjects: one per partition (``zhibo.events.p3``); a room always lands on one partition.
+SUBJECT_PREFIX = "zhibo.events"
+
+
+def subject(partition: int, prefix: str = SUBJECT_PREFIX) -> str:
+    return f"{prefix}.p{partition}"
+
+
+@dataclass
+class Totals:
+    accepted: int = 0
+    duplicates: int = 0
+    batches: int = 0
+
+
+@dataclass
+class Pipeline:
+    db_engine: Engine | None
+    data_dir: Path
+    consumer: str = "embedded"
+    partitions: set[int] = field(default_factory=lambda: set(range(8)))
+    hooks: list[RiskHook] = field(default_factory=lambda: RISK_HOOKS)
+    #: Called after each checkpoint with the session ids whose metrics changed (SSE).
+    on_commit: list[Callable[[list[int]], None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.metrics = MetricsEngine()
+        self.lake = Lake(lake_root(self.data_dir))
+        self.applied: dict[int, int] = {}
+        self.pending: dict[int, int] = {}
+        self.totals = Totals()
+        self.lock = threading.RLock()
+
+    # --- start -----------------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Rebuild the in-memory state from the committed part of the lake."""
+        committed: dict[int, int] = {}
+        if self.db_engine is not None:
+            with unit_of_work(self.db_engine) as db:
+                committed = repository.positions(db, self.consumer)
+        self.applied = {p: committed.get(p, 0) for p in self.partitions}
+        files = self.lake.files(self.consumer, self.partitions)
+        keep = []
+        for item in files:
+            if item.position > self.applied[item.partition]:
+                log.info("deleting uncommitted lake file %s", item.path)
+                item.path.unlink(missing_ok=True)
+            else:
+                keep.append(item)
+        for _item, table in self.lake.read(keep):
+            self.metrics.apply(table)
+        self.metrics.take_dirty()
+        self.pending = dict(self.applied)
+
+    # --- batches ---------------------------------------------------------------------------
+
+    def next_position(self, partition: int) -> int:
+        return self.pending.get(partition, 0) + 1
+
+    def handle(self, partition: int, payload: bytes, position: int | None = None) -> int:
+        """Apply one encoded batch at ``position`` (the bus sequence; the next local number for
+        the in-process bus). Returns the number of events that took effect."""
+        return self.apply(partition, decode_ipc(payload), position)
+
+    def apply(self, partition: int, table: pa.Table, position: int | None = None) -> int:
+        with self.lock:
+            if position is None:
+                position = self.next_position(partition)
+            if position <= self.pending.get(partition, 0):
+                return 0  # delivered again: its effects are already in
+            applied = self.metrics.apply(table)
+            self.lake.write(applied.accepted, self.consumer, partition, position)
+            for hook in self.hooks:
+                hook(applied.accepted)
+            self.pending[partition] = position
+            self.totals.accepted += applied.accepted.num_rows
+            self.totals.duplicates += applied.duplicates
+            self.totals.batches += 1
+            return applied.accepted.num_rows
+
+    def checkpoint(self) -> list[int]:
+        """Make everything applied durable: lake files first, then metrics and positions in
+        one transaction. Returns the session ids whose metrics changed."""
+        with self.lock:
+            self.lake.flush()
+            sessions, minutes = self.metrics.take_dirty()
+            if self.db_engine is not None:
+                now = utcnow()
+                with unit_of_work(self.db_engine) as db:
+                    repository.save_metrics(db, sessions, minutes, now)
+                    repository.save_positions(db, self.consumer, self.pending, now)
+            self.applied = dict(self.pending)
+            changed = [row["session_id"] for row in sessions]
+        for callback in self.on_commit:
+            callback(changed)
+        return changed
+
+    def close(self) -> None:
+        self.lake.close()
+
+
+def partition_of(room_ids: Iterable[int], partitions: int) -> list[int]:
+    return [room_id % partitions for room_id in room_ids]

@@ -1,0 +1,130 @@
+"""A pipeline worker on NATS JetStream: ``zhibo events worker --index I --of N`` consumes the
+partitions ``p`` with ``p % N == I``.
+
+Each partition is read by a pull consumer that starts right after the partition's committed
+position (the stream sequence stored with the metrics), so the database, not the consumer's
+ack state, decides what is applied: after a crash the worker deletes the lake files past its
+positions, rebuilds its state from the rest and reads the stream again from there. Messages are
+acked after the checkpoint that covers them. Pulling is the backpressure: a worker takes only
+what it can apply, and the backlog waits in the stream, on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from zhibo.config import Settings
+from zhibo.events.pipeline import SUBJECT_PREFIX, Pipeline, subject
+from zhibo.kit.bus import STREAM_NAME, NatsBus
+
+log = logging.getLogger(__name__)
+
+CONSUMER = "nats"
+#: Messages pulled per partition per round (each carries thousands of events).
+FETCH_MESSAGES = 64
+
+
+@dataclass
+class Worker:
+    settings: Settings
+    engine: Engine
+    partitions: set[int]
+    stream: str = STREAM_NAME
+    subject_prefix: str = SUBJECT_PREFIX
+    consumer_prefix: str = "events"
+    fetch_messages: int = FETCH_MESSAGES
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Wall-clock times (``time.time()``) of the first message and of the last commit.
+    first_message_at: float | None = None
+    last_commit_at: float | None = None
+
+    async def run(self, *, idle_exit_seconds: float | None = None) -> Pipeline:
+        """Consume until ``stop`` is set (or, with ``idle_exit_seconds``, until nothing came
+        for that long: for tests and benchmarks)."""
+        pipeline = Pipeline(
+            self.engine, self.settings.data_dir, consumer=CONSUMER, partitions=self.partitions
+        )
+        pipeline.recover()
+        bus = await NatsBus(
+            self.settings.bus_url, stream=self.stream, subjects=[f"{self.subject_prefix}.>"]
+        ).connect()
+        js = bus._js
+        subscriptions = {}
+        try:
+            from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+            for partition in sorted(self.partitions):
+                name = f"{self.consumer_prefix}-p{partition}"
+                with contextlib.suppress(Exception):
+                    await js.delete_consumer(self.stream, name)
+                start = pipeline.applied.get(partition, 0) + 1
+                config = ConsumerConfig(
+                    durable_name=name,
+                    deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                    opt_start_seq=start,
+                    ack_policy=AckPolicy.EXPLICIT,
+                    max_ack_pending=self.fetch_messages * 4,
+                    filter_subject=subject(partition, self.subject_prefix),
+                )
+                subscriptions[partition] = await js.pull_subscribe(
+                    subject(partition, self.subject_prefix),
+                    durable=name,
+                    stream=self.stream,
+                    config=config,
+                )
+            idle_since = asyncio.get_running_loop().time()
+            while not self.stop.is_set():
+                taken: list[Any] = []
+                for partition, subscription in subscriptions.items():
+                    try:
+                        messages = await subscription.fetch(self.fetch_messages, timeout=0.05)
+                    except Exception:  # nats raises TimeoutError when nothing is waiting
+                        continue
+                    if self.first_message_at is None and messages:
+                        self.first_message_at = time.time()
+                    for message in messages:
+                        position = message.metadata.sequence.stream
+                        pipeline.handle(partition, message.data, position)
+                        taken.append(message)
+                if taken:
+                    pipeline.checkpoint()
+                    await asyncio.gather(*(message.ack() for message in taken))
+                    self.last_commit_at = time.time()
+                    idle_since = asyncio.get_running_loop().time()
+                elif (
+                    idle_exit_seconds is not None
+                    and asyncio.get_running_loop().time() - idle_since > idle_exit_seconds
+                ):
+                    break
+        finally:
+            pipeline.close()
+            # Pull subscriptions make a drain wait for its timeout; unacked messages are simply
+            # delivered again from the committed position on the next start.
+            for subscription in subscriptions.values():
+                with contextlib.suppress(Exception):
+                    await subscription.unsubscribe()
+            await bus._nc.close()
+        return pipeline
+
+
+def partitions_for(index: int, of: int, total: int) -> set[int]:
+    return {p for p in range(total) if p % of == index}
+
+
+def run_worker(settings: Settings, engine: Engine, partitions: set[int]) -> None:
+    async def main() -> None:
+        worker = Worker(settings, engine, partitions)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, worker.stop.set)
+        await worker.run()
+
+    asyncio.run(main())
