@@ -238,7 +238,10 @@ def ten_thousand_rooms(folder: Path) -> tuple[int, int, int]:
 def rooms_report() -> None:
     with tempfile.TemporaryDirectory(prefix="zhibo-bench-rooms-") as tmp:
         live, state_bytes, _ = ten_thousand_rooms(Path(tmp))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    # VmHWM, not ru_maxrss: after fork + exec, ru_maxrss still holds the parent's peak.
+    status = Path("/proc/self/status").read_text()
+    peak = int(next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1])
+    peak *= 1024
     print(
         f"{live:,} live rooms at once (60 viewers each, 2.4M events): engine state "
         f"{state_bytes / 2**20:,.0f} MiB, peak RSS of the process {peak / 2**20:,.0f} MiB"

@@ -6,6 +6,8 @@ stream (columns, no per-event JSON) and posts it in chunks that fit the server's
     from zhibo.client import ZhiboClient
     with ZhiboClient("http://127.0.0.1:8000", token="zb_...") as client:
         result = client.send_events([{"event_id": "e1", "session_id": 1, ...}])
+
+or, for one call, ``send_events(events, base_url=..., token=...)``.
 """
 
 from __future__ import annotations
@@ -105,3 +107,16 @@ class ZhiboClient:
         )
         response.raise_for_status()
         return dict(response.json())
+
+
+def send_events(
+    events: Sequence[Mapping[str, Any]] | pa.Table,
+    *,
+    base_url: str = "http://127.0.0.1:8000",
+    token: str | None = None,
+    rows_per_request: int = ROWS_PER_REQUEST,
+) -> dict[str, Any]:
+    """Send viewer events to zhibo (Arrow IPC, in chunks); returns accepted, duplicates,
+    rejected and the rejections with their rows and reasons."""
+    with ZhiboClient(base_url, token=token) as client:
+        return client.send_events(events, rows_per_request=rows_per_request)

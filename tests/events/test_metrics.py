@@ -129,3 +129,28 @@ def test_ended_session_and_late_events_after_restart(
         expected[session_id]["unique_viewers"]
         == session.filter(pl.col("type") == "enter")["user_id"].n_unique()
     )
+
+
+def test_two_processes_share_the_embedded_lake(
+    sim_events: pa.Table, engine: Engine, settings: Settings
+) -> None:
+    """An API process and ``zhibo events ingest`` (two services here) take turns on one lake and
+    database: each catches up from the lake when the other has committed since."""
+    frame = pl.from_arrow(sim_events.slice(0, 60_000))
+    assert isinstance(frame, pl.DataFrame)
+    parts = [frame[:20_000], frame[20_000:40_000], frame[40_000:]]
+
+    async def run() -> list[tuple[int, int]]:
+        first, second = EventService(settings, engine), EventService(settings, engine)
+        counts = []
+        for service, part in ((first, parts[0]), (second, parts[1]), (first, parts[2])):
+            result = await service.ingest([part, parts[1][:100]], "test")
+            counts.append((result.accepted, result.duplicates))
+        await first.close()
+        await second.close()
+        return counts
+
+    counts = asyncio.run(run())
+    assert counts == [(20_100, 0), (19_900, 200), (20_000, 100)]
+    _assert_matches_lake(engine, settings)
+    assert lake_event_ids(settings.data_dir).n_unique() == 60_000

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -89,10 +90,24 @@ _COUNTER_OF_TYPE = np.array(
 )
 
 
-def _rows(columns: dict[str, np.ndarray]) -> list[dict[str, int]]:
-    names = list(columns)
+@dataclass
+class Rows:
+    """Rows for a table, column-wise: names and one list of values per row."""
+
+    columns: list[str]
+    values: list[tuple[Any, ...]]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def column(self, name: str) -> list[Any]:
+        index = self.columns.index(name)
+        return [row[index] for row in self.values]
+
+
+def _rows(columns: dict[str, np.ndarray]) -> Rows:
     values = [column.tolist() for column in columns.values()]
-    return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
+    return Rows(list(columns), list(zip(*values, strict=True)))
 
 
 class _Grow:
@@ -366,9 +381,9 @@ class MetricsEngine:
 
     # --- reading -------------------------------------------------------------------------
 
-    def take_dirty(self) -> tuple[list[dict[str, int]], list[dict[str, int]]]:
-        """Rows of the sessions and minutes that changed since the last call, as dicts of
-        the metric tables' columns (built column-wise)."""
+    def take_dirty(self) -> tuple[Rows, Rows]:
+        """Rows of the sessions and minutes that changed since the last call, in the metric
+        tables' columns (built column-wise)."""
         sessions = np.array(sorted(self.dirty_sessions), dtype=np.int64)
         minute_rows = (
             np.unique(np.concatenate(self.dirty_minutes))

@@ -35,8 +35,10 @@ RISK_HOOKS: list[RiskHook] = []
 
 
 def register_risk_hook(hook: RiskHook) -> RiskHook:
-    """Register ``hook`` (usable as a decorator); it must not keep the table past the call
-    unless it copies what it needs, and should be fast: it runs on the pipeline's thread."""
+    """Register ``hook`` (usable as a decorator). It sees each accepted, deduplicated batch
+    before the batch is committed, so after a crash a batch may be shown again (at least once):
+    hooks keep their own effects idempotent (e.g. keyed by ``event_id``). It runs on the
+    pipeline's thread: keep it fast, and copy what it keeps of the table."""
     RISK_HOOKS.append(hook)
     return hook
 
@@ -76,12 +78,25 @@ class Pipeline:
 
     # --- start -----------------------------------------------------------------------------
 
+    def committed_positions(self) -> dict[int, int]:
+        if self.db_engine is None:
+            return {}
+        with unit_of_work(self.db_engine) as db:
+            return repository.positions(db, self.consumer)
+
+    def is_stale(self) -> bool:
+        """Another process applied batches of these partitions since this one last did."""
+        committed = self.committed_positions()
+        return any(committed.get(p, 0) != self.applied.get(p, 0) for p in self.partitions)
+
     def recover(self) -> None:
         """Rebuild the in-memory state from the committed part of the lake."""
-        committed: dict[int, int] = {}
-        if self.db_engine is not None:
-            with unit_of_work(self.db_engine) as db:
-                committed = repository.positions(db, self.consumer)
+        with self.lock:
+            self._recover()
+
+    def _recover(self) -> None:
+        self.metrics = MetricsEngine()
+        committed = self.committed_positions()
         self.applied = {p: committed.get(p, 0) for p in self.partitions}
         files = self.lake.files(self.consumer, self.partitions)
         keep = []
@@ -134,7 +149,7 @@ class Pipeline:
                     repository.save_metrics(db, sessions, minutes, now)
                     repository.save_positions(db, self.consumer, self.pending, now)
             self.applied = dict(self.pending)
-            changed = [row["session_id"] for row in sessions]
+            changed = sessions.column("session_id")
         for callback in self.on_commit:
             callback(changed)
         return changed

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
+from zhibo.events.engine import Rows
 from zhibo.events.validation import Rejection, payload_json
 from zhibo.models import (
     DeadLetter,
@@ -24,22 +24,20 @@ from zhibo.models import (
 )
 
 
-def _upsert(db: Session, table: Table, rows: Sequence[dict[str, Any]], keys: list[str]) -> None:
+def _upsert(db: Session, table: Table, rows: Rows, keys: list[str]) -> None:
     """Insert or overwrite whole rows: one prepared statement, executed for all rows by the
     driver (no per-row SQL compilation; both SQLite and PostgreSQL have ON CONFLICT)."""
     if not rows:
         return
-    columns = list(rows[0])
-    placeholders = ", ".join(["?"] * len(columns))
-    if db.get_bind().dialect.name == "postgresql":
-        placeholders = ", ".join(["%s"] * len(columns))
+    columns = rows.columns
+    mark = "%s" if db.get_bind().dialect.name == "postgresql" else "?"
     updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keys)
     sql = (
-        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders}) "
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "
+        f"VALUES ({', '.join([mark] * len(columns))}) "
         f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
     )
-    values = [tuple(row[c] for c in columns) for row in rows]
-    db.connection().exec_driver_sql(sql, values)
+    db.connection().exec_driver_sql(sql, rows.values)
 
 
 def _stamp(db: Session, now: datetime) -> datetime | str:
@@ -49,16 +47,10 @@ def _stamp(db: Session, now: datetime) -> datetime | str:
     return now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def save_metrics(
-    db: Session,
-    sessions: list[dict[str, Any]],
-    minutes: list[dict[str, Any]],
-    now: datetime,
-) -> None:
+def save_metrics(db: Session, sessions: Rows, minutes: Rows, now: datetime) -> None:
     stamp = _stamp(db, now)
-    for row in sessions:
-        row["updated_at"] = stamp
-    _upsert(db, SessionMetrics.__table__, sessions, ["session_id"])  # type: ignore[arg-type]
+    stamped = Rows([*sessions.columns, "updated_at"], [(*row, stamp) for row in sessions.values])
+    _upsert(db, SessionMetrics.__table__, stamped, ["session_id"])  # type: ignore[arg-type]
     _upsert(db, MinuteMetrics.__table__, minutes, ["session_id", "minute_ms"])  # type: ignore[arg-type]
 
 
@@ -73,10 +65,10 @@ def positions(db: Session, consumer: str) -> dict[int, int]:
 
 def save_positions(db: Session, consumer: str, applied: dict[int, int], now: datetime) -> None:
     stamp = _stamp(db, now)
-    rows = [
-        {"consumer": consumer, "partition": p, "position": pos, "updated_at": stamp}
-        for p, pos in applied.items()
-    ]
+    rows = Rows(
+        ["consumer", "partition", "position", "updated_at"],
+        [(consumer, p, pos, stamp) for p, pos in applied.items()],
+    )
     _upsert(db, EventPosition.__table__, rows, ["consumer", "partition"])  # type: ignore[arg-type]
 
 

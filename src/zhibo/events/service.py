@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -66,6 +68,7 @@ class EventService:
 
     def __post_init__(self) -> None:
         self._lock = asyncio.Lock()
+        self._recovered = False
         # In-process, one pipeline applies every room: one partition avoids splitting each
         # batch into small ones. On NATS, rooms are spread over the configured partitions.
         in_process = not self.settings.bus_url.startswith(("nats://", "tls://"))
@@ -85,7 +88,7 @@ class EventService:
             self.pipeline = Pipeline(
                 self.engine, self.settings.data_dir, partitions=set(range(self.partitions))
             )
-            self.pipeline.recover()
+            # Recovered under the ingestion lock, at the first ingestion (see _embedded_owner).
             self.pipeline.on_commit.append(self._notify_metrics)
             for partition in range(self.partitions):
                 await self.bus.subscribe(
@@ -116,19 +119,40 @@ class EventService:
         await self.start()
         result = IngestResult()
         async with self._lock:
-            before = self._totals()
-            offset = 0
-            for frame in frames:
-                normalised = validate(frame, self.hasher, row_offset=offset)
-                offset += frame.height
-                await self._ingest_normalised(normalised, source, result)
+            with self._embedded_owner():
+                before = self._totals()
+                offset = 0
+                for frame in frames:
+                    normalised = validate(frame, self.hasher, row_offset=offset)
+                    offset += frame.height
+                    await self._ingest_normalised(normalised, source, result)
+                    if self.pipeline is not None:
+                        self.pipeline.checkpoint()  # one commit per frame: a group commit
                 if self.pipeline is not None:
-                    self.pipeline.checkpoint()  # one commit per frame: a group commit
-            if self.pipeline is not None:
-                after = self._totals()
-                result.accepted = after[0] - before[0]
-                result.duplicates = after[1] - before[1]
+                    after = self._totals()
+                    result.accepted = after[0] - before[0]
+                    result.duplicates = after[1] - before[1]
         return result
+
+    @contextlib.contextmanager
+    def _embedded_owner(self) -> Iterator[None]:
+        """In-process, several processes (API workers, ``zhibo events ingest``) may share one
+        lake and database: each ingestion holds a file lock, and a process whose state is
+        behind the committed positions rebuilds it from the lake first."""
+        if self.pipeline is None:
+            yield
+            return
+        lock_path = Path(self.settings.data_dir) / "lake" / ".embedded.lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with lock_path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                if not self._recovered or self.pipeline.is_stale():
+                    self.pipeline.recover()
+                    self._recovered = True
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _totals(self) -> tuple[int, int]:
         if self.pipeline is None:
@@ -191,9 +215,8 @@ class EventService:
             pl.col("room_id").first(), pl.col("ts").min().alias("first_ts")
         )
         unknown = [s for s in pairs["session_id"].to_list() if s not in self.known_sessions]
-        extra: list[Rejection] = []
-        with unit_of_work(self.engine) as db:
-            if unknown:
+        if unknown:
+            with unit_of_work(self.engine) as db:
                 found = repository.session_rooms(db, unknown)
                 self.known_sessions.update(found)
                 missing = pairs.filter(
@@ -205,29 +228,38 @@ class EventService:
                 }
                 repository.create_placeholders(db, placeholders, now)
                 self.known_sessions.update({s: r for s, (r, _) in placeholders.items()})
-            if table.num_rows:
-                expected = (
-                    pl.Series([self.known_sessions[s] for s in frame["session_id"].to_list()])
-                    if len(pairs) > 1
-                    else pl.Series(
-                        [self.known_sessions[int(pairs["session_id"][0])]] * frame.height
-                    )
-                )
-                mismatch = (frame["room_id"] != expected).to_numpy()
-                if mismatch.any():
-                    bad = table.filter(pa.array(mismatch))
-                    rows = [n for n, m in zip(normalised.row_numbers, mismatch, strict=True) if m]
-                    for row, record in zip(rows, bad.to_pylist(), strict=True):
-                        extra.append(
-                            Rejection(
-                                row=row,
-                                reason="room_mismatch",
-                                event_id=record["event_id"],
-                                payload={k: v for k, v in record.items()},
-                            )
+        extra: list[Rejection] = []
+        if table.num_rows:
+            # Per session, not per event: the room each session belongs to, joined back.
+            rooms = pl.DataFrame(
+                {
+                    "session_id": pairs["session_id"],
+                    "_room": [self.known_sessions[s] for s in pairs["session_id"].to_list()],
+                },
+                schema={"session_id": pl.Int64, "_room": pl.Int64},
+            )
+            mismatch = (
+                frame.join(rooms, on="session_id", how="left", maintain_order="left")
+                .select(pl.col("room_id") != pl.col("_room"))
+                .to_series()
+                .to_numpy()
+            )
+            if mismatch.any():
+                bad = table.filter(pa.array(mismatch))
+                rows = [n for n, m in zip(normalised.row_numbers, mismatch, strict=True) if m]
+                for row, record in zip(rows, bad.to_pylist(), strict=True):
+                    extra.append(
+                        Rejection(
+                            row=row,
+                            reason="room_mismatch",
+                            event_id=record["event_id"],
+                            payload=dict(record),
                         )
-                    table = table.filter(pa.array(~mismatch))
-            repository.add_dead_letters(db, [*rejected, *extra], source, now)
+                    )
+                table = table.filter(pa.array(~mismatch))
+        if rejected or extra:
+            with unit_of_work(self.engine) as db:
+                repository.add_dead_letters(db, [*rejected, *extra], source, now)
         return table, [*rejected, *extra]
 
     # --- read side -------------------------------------------------------------------------

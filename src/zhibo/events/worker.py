@@ -19,10 +19,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
 from sqlalchemy.engine import Engine
 
 from zhibo.config import Settings
 from zhibo.events.pipeline import SUBJECT_PREFIX, Pipeline, subject
+from zhibo.events.validation import decode_ipc
 from zhibo.kit.bus import STREAM_NAME, NatsBus
 
 log = logging.getLogger(__name__)
@@ -90,10 +92,16 @@ class Worker:
                         continue
                     if self.first_message_at is None and messages:
                         self.first_message_at = time.time()
-                    for message in messages:
-                        position = message.metadata.sequence.stream
-                        pipeline.handle(partition, message.data, position)
-                        taken.append(message)
+                    taken.extend(messages)
+                    # The messages of one fetch are applied as one batch (fewer, larger lake
+                    # files and group-bys) at the position of the last; a message redelivered
+                    # after a slow commit (at or below the position) is skipped.
+                    done = pipeline.pending.get(partition, 0)
+                    fresh = [m for m in messages if m.metadata.sequence.stream > done]
+                    if fresh:
+                        table = pa.concat_tables([decode_ipc(m.data) for m in fresh])
+                        position = max(m.metadata.sequence.stream for m in fresh)
+                        pipeline.apply(partition, table, position)
                 if taken:
                     pipeline.checkpoint()
                     await asyncio.gather(*(message.ack() for message in taken))

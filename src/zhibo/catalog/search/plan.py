@@ -1,10 +1,13 @@
 """How a :class:`SearchRequest` runs on a tantivy searcher, without scanning the pool.
 
 Queries are built programmatically from analysed terms and tags; no user text ever reaches a
-query parser. Three shapes:
+query parser. Tag filters are terms; range filters (price, commission, risk) are fast-field
+ranges that only check the candidates another clause drives. Three shapes:
 
-- **key sorts** (commission, sales, price): the *ladder* of sort buckets, best first, each with
-  the range of composite keys it covers. Buckets are searched in growing groups (a group's
+- **key sorts** (commission, sales, price): when the rarest required word or tag is rare
+  (``DRIVEN_MAX_DOCS``), top-k by the composite key over all its matches. Otherwise the
+  *ladder* of sort buckets, best first (the category's own buckets under a category filter),
+  each with the range of composite keys it covers. Buckets are searched in growing groups (a group's
   documents are ~4x the previous group's), each with top-k by the composite key; the search
   stops once it holds a page. A lower bucket never beats a higher one and keys are unique, so
   the page is exact. Range filters on the sort key (price range, minimum commission, the

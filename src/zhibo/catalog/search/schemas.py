@@ -44,10 +44,12 @@ class SearchRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     query: str | None = Field(default=None, description="Words that must all match")
-    category_id: int | None = Field(default=None, ge=1, description="This category or below")
-    brand_id: int | None = Field(default=None, ge=1)
-    min_price_fen: int | None = Field(default=None, ge=0)
-    max_price_fen: int | None = Field(default=None, ge=0)
+    category_id: int | None = Field(
+        default=None, ge=1, le=2**63 - 1, description="This category or below"
+    )
+    brand_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    min_price_fen: int | None = Field(default=None, ge=0, le=10**15)
+    max_price_fen: int | None = Field(default=None, ge=0, le=10**15)
     min_commission_bp: int | None = Field(default=None, ge=0, le=10_000)
     in_stock: bool = False
     #: Only products whose category has one of these risk classes (``None``: any).

@@ -58,27 +58,27 @@ class PoolQuery:
     facets: bool = False
 
 
+def _an_id(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
 def resolve_category(session: Session, value: str) -> Category:
     """A category by id (digits) or path (``beauty/skincare``)."""
     text = value.strip()
-    category = (
-        session.get(Category, int(text))
-        if text.isdigit()
-        else session.scalar(select(Category).where(Category.path == text.strip("/")))
-    )
+    category = session.get(Category, int(text)) if _an_id(text) else None
+    if category is None:
+        category = session.scalar(select(Category).where(Category.path == text.strip("/")))
     if category is None:
         raise UnknownCategory(f"category: no category {value!r} (give an id or a path)")
     return category
 
 
 def resolve_brand(session: Session, value: str) -> Brand:
-    """A brand by id (digits) or exact name."""
+    """A brand by id (digits) or exact name (an all-digit name matches when no id does)."""
     text = value.strip()
-    brand = (
-        session.get(Brand, int(text))
-        if text.isdigit()
-        else session.scalar(select(Brand).where(Brand.name == text))
-    )
+    brand = session.get(Brand, int(text)) if _an_id(text) else None
+    if brand is None:  # names may be digits too (e.g. "361")
+        brand = session.scalar(select(Brand).where(Brand.name == text))
     if brand is None:
         raise UnknownBrand(f"brand: no brand {value!r} (give an id or a name)")
     return brand
