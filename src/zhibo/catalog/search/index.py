@@ -83,10 +83,12 @@ class ProductIndex:
         heap_bytes: int = 1_000_000_000,
         threads: int = 1,
         sort_by_field: str | None = None,
+        sort_descending: bool = False,
     ) -> ProductIndex:
         """A new, empty index at ``path`` (created; must not hold an index), open for writing.
 
-        ``sort_by_field`` (e.g. ``"id"``) stores each segment sorted by that fast field.
+        ``sort_by_field`` (e.g. ``"sales_key"``) stores each segment sorted by that fast field
+        (evaluated, off by default: see docs/search.md).
         """
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
@@ -97,6 +99,7 @@ class ProductIndex:
             str(path),
             reuse=False,
             sort_by_field=sort_by_field,
+            sort_order=tantivy.Order.Desc if sort_descending else tantivy.Order.Asc,
         )
         meta: dict[str, Any] = {"format": f.FORMAT_VERSION, "categories": {}}
         _write_meta(path, meta)

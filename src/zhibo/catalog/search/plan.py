@@ -49,9 +49,9 @@ MAX_RELEVANCE_WINDOW = 10_000
 #: above, they count about FACET_SAMPLE_DOCS of them (whole sample slots) and scale up.
 FACET_EXACT_LIMIT = 2_000_000
 FACET_SAMPLE_DOCS = 500_000
-#: A key sort whose rarest word or tag matches at most this many documents sorts all of them
-#: (~15 ns each); above, it walks the sort's buckets.
-DRIVEN_MAX_DOCS = 100_000
+#: A key sort whose rarest word or tag (other than its category) matches at most this many
+#: documents sorts all of them (~15 ns each, so <0.5 ms); above, it walks the sort's buckets.
+DRIVEN_MAX_DOCS = 30_000
 MAX_KEY = (1 << 64) - 1
 #: Query words that are query-language operators elsewhere; a query of nothing else is refused
 #: (it is a query written for a parser, which this search does not have).
@@ -212,9 +212,17 @@ def _any(queries: Sequence[Query]) -> Query:
 
 
 def _all(queries: Sequence[Query]) -> Query:
+    if not queries:
+        return Query.all_query()
     if len(queries) == 1:
         return queries[0]
     return Query.boolean_query([(Occur.Must, query) for query in queries])
+
+
+def _walked(prepared: Prepared) -> frozenset[str]:
+    """The category tag a key sort walks its own ladder for (and so need not filter on)."""
+    category = prepared.request.category_id
+    return frozenset() if category is None else frozenset({f.category_tag(category)})
 
 
 def _count_above(scores: list[float], edge: float) -> int:
@@ -311,13 +319,40 @@ class Planner:
                 clauses.append(_range(schema, f.RISK, 0, codes[-1]))
             else:
                 clauses.append(_any([_term(schema, f.risk_tag(code)) for code in codes]))
+        ranges = self.range_filters(prepared, except_sort=except_sort)
+        if ranges:
+            rarest_term = self.estimated_matches(
+                prepared, except_tags=except_tags, with_ranges=False
+            )
+            for sort, low, high, rungs, docs in ranges:
+                if docs < rarest_term:
+                    # Rarer than any word or tag: its buckets drive, boundary buckets checked.
+                    parts = rung_clauses(schema, SORTS[sort], rungs, low, high)
+                    clauses.append(_any(parts) if parts else Query.empty_query())
+                else:
+                    clauses.append(_range(schema, SORTS[sort].field, low, high))
+        return clauses
+
+    def range_filters(
+        self, prepared: Prepared, *, except_sort: Sort | None = None
+    ) -> list[tuple[Sort, int, int, list[Rung], int]]:
+        """The price and commission ranges asked for (but not on ``except_sort``'s key): each
+        with its key bounds, the buckets it covers (the category's, under a category filter)
+        and their document count."""
+        found = []
         for sort in (Sort.PRICE, Sort.COMMISSION):
             if sort == except_sort:
                 continue
             low, high = key_bounds(prepared, sort)
-            if (low, high) != (0, MAX_KEY):
-                clauses.append(_range(schema, SORTS[sort].field, low, high))
-        return clauses
+            if (low, high) == (0, MAX_KEY):
+                continue
+            rungs = [
+                rung
+                for rung in self.ladders.rungs(sort, prepared.request.category_id)
+                if rung.high >= low and rung.low <= high
+            ]
+            found.append((sort, low, high, rungs, sum(rung.docs for rung in rungs)))
+        return found
 
     def word_clauses(self, prepared: Prepared) -> list[Query]:
         return [
@@ -336,10 +371,22 @@ class Planner:
             prepared, except_sort=except_sort, except_tags=except_tags
         )
 
-    def estimated_matches(self, prepared: Prepared) -> int:
-        """An upper bound of the matches, from the rarest word or tag the request requires."""
+    def estimated_matches(
+        self,
+        prepared: Prepared,
+        *,
+        except_tags: frozenset[str] = frozenset(),
+        except_sort: Sort | None = None,
+        with_ranges: bool = True,
+    ) -> int:
+        """An upper bound of the matches, from the rarest word, tag or range bucket set the
+        request requires."""
         counts = [self.searcher.doc_freq(f.TEXT, word) for word in prepared.words]
-        counts += [self.searcher.doc_freq(f.TAGS, tag) for tag in prepared.tags]
+        counts += [
+            self.searcher.doc_freq(f.TAGS, tag) for tag in prepared.tags if tag not in except_tags
+        ]
+        if with_ranges:
+            counts += [docs for *_, docs in self.range_filters(prepared, except_sort=except_sort)]
         return min(counts) if counts else int(self.searcher.num_docs)
 
     # Search -----------------------------------------------------------------------------------
@@ -363,29 +410,6 @@ class Planner:
             facets_exact=facets_exact,
         )
 
-    def _hits(
-        self, addresses: list[tantivy.DocAddress], scores: list[float] | None = None
-    ) -> list[Hit]:
-        if not addresses:
-            return []
-        read = self.searcher.fast_field_values
-        ids = read(f.ID, addresses)
-        stock = read(f.STOCK, addresses)
-        sales = read(f.SALES_KEY, addresses)
-        commission = read(f.COMMISSION_KEY, addresses)
-        price = read(f.PRICE_KEY, addresses)
-        return [
-            Hit(
-                id=int(ids[i] or 0),
-                score=scores[i] if scores is not None else None,
-                price_fen=f.key_value(int(price[i] or 0)),
-                commission_rate_bp=f.key_value(int(commission[i] or 0)),
-                sales_30d=f.key_value(int(sales[i] or 0)),
-                stock=int(stock[i] or 0),
-            )
-            for i in range(len(addresses))
-        ]
-
     def _by_key(
         self, prepared: Prepared, position: cursors.Position | None
     ) -> tuple[list[Hit], int, bool, cursors.Position | None]:
@@ -402,12 +426,15 @@ class Planner:
             else:
                 low = max(low, position.key + 1)
         order = tantivy.Order.Desc if spec.descending else tantivy.Order.Asc
-        estimate = self.estimated_matches(prepared)
+        # A category filter has its own exact ladder: only a rarer word or tag beats walking it.
+        walked = _walked(prepared)
+        estimate = self.estimated_matches(prepared, except_tags=walked, except_sort=sort)
         found: list[tuple[int, tantivy.DocAddress]] = []
         if estimate <= DRIVEN_MAX_DOCS:
-            base = self.words_and_filters(prepared, except_sort=sort)
             # A rare word or tag drives: top-k by key over all its matches is cheap and exact.
-            clauses = [*base, _range(self.schema, spec.field, low, high)]
+            clauses = self.words_and_filters(prepared, except_sort=sort)
+            if (low, high) != (0, MAX_KEY):
+                clauses.append(_range(self.schema, spec.field, low, high))
             result = self.searcher.search(
                 _all(clauses), limit=need, count=True, order_by_field=spec.field, order=order
             )
@@ -416,7 +443,11 @@ class Planner:
         else:
             total, exhausted = self._ladder(prepared, spec, low, high, need, found)
         page = found[:limit]
-        hits = self._hits([address for _, address in page])
+        # The composite key holds the sort value and the id: no fast field to read.
+        hits = [
+            Hit(id=f.key_id(key, descending=spec.descending), sort_value=f.key_value(key))
+            for key, _ in page
+        ]
         next_position = None
         if len(found) > limit:
             next_position = cursors.Position(
@@ -445,15 +476,11 @@ class Planner:
             for rung in self.ladders.rungs(prepared.sort, category)
             if rung.high >= low and rung.low <= high
         ]
-        walked = frozenset() if category is None else frozenset({f.category_tag(category)})
+        walked = _walked(prepared)
         base = self.words_and_filters(prepared, except_sort=prepared.sort, except_tags=walked)
         universe = sum(rung.docs for rung in rungs) or 1
-        others = [tag for tag in prepared.tags if tag not in walked]
-        estimate = min(
-            [self.searcher.doc_freq(f.TEXT, word) for word in prepared.words]
-            + [self.searcher.doc_freq(f.TAGS, tag) for tag in others]
-            + [universe]
-        )
+        driver = self.estimated_matches(prepared, except_tags=walked, except_sort=prepared.sort)
+        estimate = min(driver, universe)
         share = max(min(estimate / max(self.searcher.num_docs, 1), 1.0), 1e-9)
         target = max(2 * need / share, need) if estimate < universe else need
         total = 0
@@ -463,6 +490,25 @@ class Planner:
             while end < len(rungs) and (docs < target or end == start):
                 docs += rungs[end].docs
                 end += 1
+            if docs > driver and driver < universe:
+                # The filters were rarer than estimated: the rarest word or tag now visits fewer
+                # documents than the next group would; sort the rest of the key range by it.
+                rest_low, rest_high = low, high
+                if spec.descending:
+                    rest_high = min(high, rungs[start].high)
+                else:
+                    rest_low = max(low, rungs[start].low)
+                clauses = self.words_and_filters(prepared, except_sort=prepared.sort)
+                clauses.append(_range(self.schema, spec.field, rest_low, rest_high))
+                result = self.searcher.search(
+                    _all(clauses),
+                    limit=need - len(found),
+                    count=True,
+                    order_by_field=spec.field,
+                    order=order,
+                )
+                found.extend((int(key), address) for key, address in result.hits)
+                return total + _count(result), True
             group = _any(rung_clauses(self.schema, spec, rungs[start:end], low, high))
             result = self.searcher.search(
                 _all([*base, group]),
@@ -519,7 +565,7 @@ class Planner:
             after = (-(position.score or 0.0), position.id or 0)
             ranked = [entry for entry in ranked if (entry[0], entry[1]) > after]
         page = ranked[:limit]
-        hits = self._hits([addresses[i] for _, _, i in page], [-score for score, _, _ in page])
+        hits = [Hit(id=product_id, score=-score) for score, product_id, _ in page]
         next_position = None
         if len(ranked) > limit and seen + limit < MAX_RELEVANCE_WINDOW:
             last_score, last_id, _ = page[-1]

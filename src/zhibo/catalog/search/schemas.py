@@ -71,15 +71,13 @@ class SearchRequest(BaseModel):
 
 
 class Hit(BaseModel):
-    """One product found, with the indexed values of the sort keys."""
+    """One product found, with what ordered it (the API fills in the rest from the database)."""
 
     id: int
-    #: BM25 score (relevance sort only).
+    #: BM25 score (relevance sort).
     score: float | None = None
-    price_fen: int
-    commission_rate_bp: int
-    sales_30d: int
-    stock: int
+    #: The indexed sales, commission (bp) or price (fen) it was sorted by (key sorts).
+    sort_value: int | None = None
 
 
 class SearchResult(BaseModel):
