@@ -113,7 +113,7 @@ def test_csv_header_only_has_no_rows(tmp_path: Path) -> None:
     ("text", "error", "message"),
     [
         ("", UnreadableFile, "empty file"),
-        ("product_id,brand\nA1,Acme\n", MissingColumns, "category, title, description"),
+        ("product_id,brand\nA1,Acme\n", MissingColumns, "category, title, price_fen"),
         (HEADER + ",title\n", DuplicateColumn, "two columns for field 'title'"),
         (b'product_id,"br\xffand\n', UnreadableFile, "header line"),
     ],

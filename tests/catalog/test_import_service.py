@@ -334,3 +334,32 @@ def test_jsonl_and_parquet_import_the_same_products(
     counts, _ = run(engine, tmp_path / "p.parquet", mapping={"sku": "product_id"})
     assert counts.as_dict() == {"imported": 1, "updated": 0, "unchanged": 2, "rejected": 0}
     assert products(engine)["Q1"].reference_price_fen == 900
+
+
+def test_description_and_reference_price_may_be_left_out(
+    engine: Engine, acme: Brand, tmp_path: Path
+) -> None:
+    full = write_csv(tmp_path / "full.csv", [row("A1", reference_price_fen=12900)])
+    assert run(engine, full)[0].imported == 1
+    lean_rows = [
+        {
+            k: v
+            for k, v in row(p, stock=5).items()
+            if k not in ("description", "reference_price_fen")
+        }
+        for p in ("A1", "A2")
+    ]
+    lean = tmp_path / "lean.jsonl"
+    lean.write_bytes(b"\n".join(orjson.dumps(r) for r in lean_rows))
+    counts, rejects = run(engine, lean)
+    assert rejects == [] and (counts.imported, counts.updated) == (1, 1)
+    stored = products(engine)
+    # Left out: the existing product keeps its values; the new one gets none.
+    assert stored["A1"].description == "Rich cream." and stored["A1"].reference_price_fen == 12900
+    assert stored["A1"].stock == 5
+    assert stored["A2"].description == "" and stored["A2"].reference_price_fen is None
+    # An empty cell, unlike a missing column, clears them.
+    cleared = write_csv(tmp_path / "cleared.csv", [row("A1", description="", stock=5)])
+    assert run(engine, cleared)[0].updated == 1
+    assert products(engine)["A1"].description == ""
+    assert products(engine)["A1"].reference_price_fen is None

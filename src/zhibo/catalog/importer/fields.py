@@ -13,14 +13,14 @@ REQUIRED_FIELDS: tuple[str, ...] = (
     "brand",
     "category",
     "title",
-    "description",
     "price_fen",
-    "reference_price_fen",
     "commission_rate_bp",
     "stock",
 )
-#: Fields a file may leave out: ``currency`` (CNY for new products) and ``status`` (active).
-OPTIONAL_FIELDS: tuple[str, ...] = ("currency", "status")
+#: Fields a file may leave out: ``description`` (empty) and ``reference_price_fen`` (none) for
+#: new products, ``currency`` (CNY) and ``status`` (active); an existing product keeps its value
+#: of a field the row leaves out (an empty cell, by contrast, clears a description or reference).
+OPTIONAL_FIELDS: tuple[str, ...] = ("description", "reference_price_fen", "currency", "status")
 CANONICAL_FIELDS: tuple[str, ...] = REQUIRED_FIELDS + OPTIONAL_FIELDS
 #: The field name used in reject reports for problems of a whole row (unreadable, malformed).
 ROW = "_row"

@@ -55,6 +55,9 @@ class CheckedRow:
     currency: str | None
     #: None when the row does not say: active for a new product, unchanged otherwise.
     status: ProductStatus | None
+    #: Optional fields the row leaves out altogether (``description``, ``reference_price_fen``):
+    #: an existing product keeps its values of them.
+    absent: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)
@@ -186,6 +189,10 @@ def _status(values: Mapping[str, Any], problems: list[Problem]) -> ProductStatus
         return None
 
 
+#: Fields whose absence from a row (not an empty value) leaves an existing product's value.
+KEPT_WHEN_ABSENT = ("description", "reference_price_fen")
+
+
 def check_row(row: int, values: Mapping[str, Any]) -> Checked:
     """Check every field of one raw row (missing keys count as empty values)."""
     problems: list[Problem] = []
@@ -229,5 +236,6 @@ def check_row(row: int, values: Mapping[str, Any]) -> Checked:
         stock=stock,
         currency=currency,
         status=status,
+        absent=frozenset(name for name in KEPT_WHEN_ABSENT if name not in values),
     )
     return Checked(row, checked, problems, brand, category)

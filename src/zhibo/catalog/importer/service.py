@@ -370,10 +370,10 @@ class Importer:
             after = (
                 item.category_id,
                 row.title,
-                row.description,
+                before[2] if "description" in row.absent else row.description,
                 row.status or before[3],
                 row.price_fen,
-                row.reference_price_fen,
+                before[5] if "reference_price_fen" in row.absent else row.reference_price_fen,
                 row.currency or before[6],
                 row.commission_rate_bp,
                 row.stock,
