@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from tests import builders as b
+from tests.processes import zhibo
 from zhibo.catalog.cli import catalog_app
 from zhibo.kit import migrate
 from zhibo.kit.db import make_engine, session_factory
@@ -21,17 +20,6 @@ HEADER = (
     "sku,brand,category,title,description,price_fen,reference_price_fen,"
     "commission_rate_bp,stock,notes"
 )
-
-
-def zhibo(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "zhibo.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.fixture

@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from tests.processes import zhibo
 from zhibo.kit.db import make_engine, session_factory
 from zhibo.kit.hashing import token_hash
 from zhibo.kit.migrate import head_revision
 from zhibo.models import ApiToken
-
-
-def zhibo(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "zhibo.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.fixture

@@ -15,23 +15,14 @@ from sqlalchemy.orm import Session
 
 from tests.events.conftest import lake_event_ids, recompute_from_lake
 from zhibo.config import Settings
+from zhibo.events.schemas import COUNTER_FIELDS
 from zhibo.events.service import EventService, get_session_metrics
 from zhibo.kit.db import unit_of_work
 from zhibo.kit.time import utcnow
 from zhibo.models import LiveSession, SessionMetrics
 
 FIELDS = (
-    "enters",
-    "leaves",
-    "likes",
-    "comments",
-    "shares",
-    "follows",
-    "add_to_carts",
-    "orders",
-    "gmv_fen",
-    "gifts",
-    "gift_fen",
+    *COUNTER_FIELDS,
     "unique_viewers",
     "buyers",
     "online_now",

@@ -68,8 +68,6 @@ def get_room(db: DB, _: Anyone, room_id: int) -> RoomOut:
 @router.post("/rooms/{room_id}/stream-key", response_model=StreamKeyRotated)
 def rotate_stream_key(db: DB, principal: Broadcasters, room_id: int) -> StreamKeyRotated:
     room, key = service.rotate_stream_key(db, principal, room_id)
-    # Commit before showing the key: the caller may push with it at once.
-    db.commit()
     return StreamKeyRotated(room_id=room.id, stream_key=key)
 
 
