@@ -14,7 +14,13 @@ ranges that only check the candidates another clause drives. Three shapes:
   cursor) drop whole buckets and check only the boundary buckets with a fast-field range.
 - **relevance**: BM25 top-k over the query words with the filters as zero-score clauses, the
   window widened until the tie group at its edge is complete, then ordered by (score desc,
-  id asc).
+  id asc). When the request's rarest required term holds more than
+  :data:`RELEVANCE_EXACT_DOCS` documents, scoring every match would grow with the pool, so the
+  candidates are *tiered* by 30-day sales: the sales buckets (the category's own under a
+  category filter) are taken best first until they hold at least
+  :data:`RELEVANCE_CANDIDATES` matches, and only those are ranked (a static-rank tier, as large
+  web and shop search engines do). The cursor carries the tier, so every page ranks the same
+  candidates; the total is then an estimate.
 - **facets**: a terms aggregation on the own-category fast field, rolled up to the children of
   the filtered category.
 """
@@ -45,6 +51,10 @@ from zhibo.catalog.search.schemas import (
 #: Widest relevance window: pages past this many hits are not offered (like a search engine's
 #: result window); tie groups wider than it are ordered by id only within the window.
 MAX_RELEVANCE_WINDOW = 10_000
+#: Relevance scores every match when the rarest required term holds at most this many
+#: documents (exact); above, it ranks the best-selling tier holding RELEVANCE_CANDIDATES matches.
+RELEVANCE_EXACT_DOCS = 100_000
+RELEVANCE_CANDIDATES = 2_000
 #: Facets count every match when the rarest required term holds at most this many documents;
 #: above, they count about FACET_SAMPLE_DOCS of them (whole sample slots) and scale up.
 FACET_EXACT_LIMIT = 2_000_000
@@ -529,14 +539,25 @@ class Planner:
         """Top hits by (score desc, id asc). Scores tie often, so the window of top hits grows
         until the hits above its edge score (complete tie groups only) cover the page."""
         limit = prepared.request.limit
-        filters = self.filters(prepared)
+        seen = position.seen if position else 0
+        if position is not None and (position.score is None or position.id is None):
+            raise cursors.InvalidCursor("cursor: not a cursor for this sort")
+        # The candidate tier: the cursor's (every page ranks the same candidates), or chosen now.
+        tier: int | None = position.key if position is not None else None
+        tier_clause: Query | None = None
+        tier_share = 1.0
+        if tier is None and self.estimated_matches(prepared) > RELEVANCE_EXACT_DOCS:
+            tier = self._relevance_tier(prepared, max(RELEVANCE_CANDIDATES, seen + limit + 1))
+        if tier is not None:
+            tier_clause, tier_share = self._tier_clause(prepared, tier)
+        walked = _walked(prepared) if tier_clause is not None else frozenset()
+        filters = self.filters(prepared, except_tags=walked)
+        if tier_clause is not None:
+            filters.append(tier_clause)
         clauses = self.word_clauses(prepared)
         if filters:
             clauses.append(Query.const_score_query(_all(filters), 0.0))
         query = _all(clauses)
-        seen = position.seen if position else 0
-        if position is not None and (position.score is None or position.id is None):
-            raise cursors.InvalidCursor("cursor: not a cursor for this sort")
         window = min(seen + limit + 1 + 32, MAX_RELEVANCE_WINDOW)
         result = self.searcher.search(query, limit=window, count=True)
         total = _count(result)
@@ -569,8 +590,55 @@ class Planner:
         next_position = None
         if len(ranked) > limit and seen + limit < MAX_RELEVANCE_WINDOW:
             last_score, last_id, _ = page[-1]
-            next_position = cursors.Position(score=-last_score, id=last_id, seen=seen + limit)
-        return hits, total, True, next_position
+            next_position = cursors.Position(
+                key=tier, score=-last_score, id=last_id, seen=seen + limit
+            )
+        if tier_clause is None:
+            return hits, total, True, next_position
+        # Matches outside the tier were not counted: scale by the tier's share of the documents.
+        estimate = min(round(total / tier_share), self.estimated_matches(prepared))
+        return hits, max(estimate, total), False, next_position
+
+    def _relevance_tier(self, prepared: Prepared, need: int) -> int | None:
+        """The lowest sales key of the best-selling buckets that hold at least ``need`` matches
+        (None when that takes every bucket: then every match is ranked).
+
+        Buckets are added in growing groups (~4x the documents each time) and the matches in
+        the group counted, as the key sorts' ladder walk does."""
+        category = prepared.request.category_id
+        rungs = self.ladders.rungs(Sort.SALES, category)
+        walked = _walked(prepared)
+        base = self.words_and_filters(prepared, except_sort=None, except_tags=walked)
+        universe = sum(rung.docs for rung in rungs) or 1
+        estimate = min(self.estimated_matches(prepared, except_tags=walked), universe)
+        share = max(min(estimate / universe, 1.0), 1e-9)
+        target = max(2 * need / share, need)
+        end, docs = 0, 0
+        spec = SORTS[Sort.SALES]
+        while end < len(rungs):
+            while end < len(rungs) and (docs < target or end == 0):
+                docs += rungs[end].docs
+                end += 1
+            if end >= len(rungs):
+                return None
+            group = _any(rung_clauses(self.schema, spec, rungs[:end], 0, MAX_KEY))
+            result = self.searcher.search(_all([*base, group]), limit=1, count=True)
+            if _count(result) >= need:
+                return rungs[end - 1].low
+            target *= 4
+        return None
+
+    def _tier_clause(self, prepared: Prepared, tier: int) -> tuple[Query, float]:
+        """The sales buckets at or above ``tier`` (a bucket's lowest key) as one clause, and
+        their share of the documents they are drawn from."""
+        rungs = self.ladders.rungs(Sort.SALES, prepared.request.category_id)
+        universe = sum(rung.docs for rung in rungs) or 1
+        chosen = [rung for rung in rungs if rung.low >= tier]
+        if not chosen:
+            return Query.empty_query(), 1.0
+        # A bucket split by a later index change still counts whole: filter the keys too.
+        parts = rung_clauses(self.schema, SORTS[Sort.SALES], chosen, tier, MAX_KEY)
+        return _any(parts), max(sum(rung.docs for rung in chosen) / universe, 1e-9)
 
     def _after_cursor(
         self,
