@@ -232,12 +232,24 @@ def _baseline(shards: list[Path], plan: dict[str, list[dict]], per_kind: int) ->
     return out
 
 
-def run(products: int, work: Path, keep: bool = False, baseline_queries: int = 5) -> dict:
+def run(
+    products: int,
+    work: Path,
+    keep: bool = False,
+    baseline_queries: int = 5,
+    reuse_index: bool = False,
+) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     print(f"pool of {products:,} products in {work}", flush=True)
     shards = _shards(work, products)
     index_dir = work / f"index-{products}"
-    build = _build(index_dir, shards)
+    figures_file = work / f"figures-{products}.json"
+    if reuse_index and index_dir.exists() and figures_file.exists():
+        # Queries only (e.g. after a planner change): the build figures of the run that made it.
+        build = json.loads(figures_file.read_text())["build"]
+        keep = True
+    else:
+        build = _build(index_dir, shards)
     print(
         f"build: {build['docs']:,} docs in {build['wall_s']:.1f} s = {build['docs_per_s']:,.0f} "
         f"docs/s wall, {build['docs_per_cpu_s']:,.0f} docs per CPU-second (1 indexing thread); "
@@ -291,6 +303,11 @@ def cli() -> None:
     parser.add_argument("--products", type=int, default=1_000_000)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "zhibo-pool")
     parser.add_argument("--keep", action="store_true", help="Keep the index afterwards")
+    parser.add_argument(
+        "--reuse-index",
+        action="store_true",
+        help="Query the index a previous --keep run left (its build figures are reported)",
+    )
     parser.add_argument("--baseline-queries", type=int, default=5)
     parser.add_argument("--latency", nargs=2, metavar=("INDEX", "PLAN"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -298,7 +315,9 @@ def cli() -> None:
         plan = json.loads(Path(args.latency[1]).read_text())
         print(json.dumps(_run_queries(args.latency[0], plan)))
         return
-    figures = run(args.products, args.work, args.keep, args.baseline_queries)
+    figures = run(
+        args.products, args.work, args.keep, args.baseline_queries, reuse_index=args.reuse_index
+    )
     (args.work / f"figures-{args.products}.json").write_text(json.dumps(figures, indent=1))
 
 
