@@ -35,6 +35,8 @@ from zhibo.models.session import SessionAlreadyEnded, SessionStatus
 from zhibo.models.streamer import StreamerStatus
 
 SECRET = "hook-secret-for-tests-0123456789"
+#: An allowed push is answered with a redirect to the session's stream name.
+ALLOWED = 302
 KEY = "sk_test-key-0123456789abcdef"
 
 
@@ -65,7 +67,11 @@ def hook(
 
 
 def publish(client: TestClient, **fields: Any) -> httpx.Response:
-    return client.post(f"/v1/media/on_publish?secret={SECRET}", data=hook("publish", **fields))
+    return client.post(
+        f"/v1/media/on_publish?secret={SECRET}",
+        data=hook("publish", **fields),
+        follow_redirects=False,  # the redirect is for nginx-rtmp: it renames the stream
+    )
 
 
 def publish_done(client: TestClient, **fields: Any) -> httpx.Response:
@@ -138,12 +144,15 @@ def test_publish_starts_the_earliest_scheduled_session_and_records_the_publisher
 
     response = publish(hooks, clientid="41")
 
-    assert response.status_code == 200, response.text
+    assert response.status_code == ALLOWED, response.text
+    # nginx-rtmp publishes the push under the Location's name: public, per session, not the key.
+    assert response.headers["location"] == f"session-{earlier.id}"
     assert response.json() == {
         "allowed": True,
         "session_id": earlier.id,
         "room_id": setup.room_id,
         "reconnect": False,
+        "stream_name": f"session-{earlier.id}",
     }
     started = reread(engine, earlier.id)
     assert started.status == SessionStatus.LIVE and started.started_at is not None
@@ -155,22 +164,24 @@ def test_a_reconnect_continues_the_live_session_and_drops_the_old_publisher(
     hooks: TestClient, db: Session, engine: Engine, media: RecordingMediaServer
 ) -> None:
     setup = stage(db)
-    assert publish(hooks, clientid="7").status_code == 200
+    assert publish(hooks, clientid="7").status_code == ALLOWED
 
     again = publish(hooks, clientid="9")
 
-    assert again.status_code == 200, again.text
+    assert again.status_code == ALLOWED, again.text
     assert again.json()["reconnect"] is True and again.json()["session_id"] == setup.session_id
     # nginx-rtmp keeps one publisher per stream: the old connection must not block the new one.
-    assert media.drops == [("live", "7")]
+    # Named by the session's stream and the old connection: the new one (same name) stays.
+    name = f"session-{setup.session_id}"
+    assert media.drops == [("live", name, "7")]
     assert reread(engine, setup.session_id).publish_client_id == "9"
     # The replaced connection's publish_done arrives late: it does not end the session.
     late = publish_done(hooks, clientid="7")
     assert late.status_code == 200 and late.json() == {"session_id": None, "ended": False}
     assert reread(engine, setup.session_id).status == SessionStatus.LIVE
     # A repeated on_publish of the same connection replaces nothing.
-    assert publish(hooks, clientid="9").status_code == 200
-    assert media.drops == [("live", "7")]
+    assert publish(hooks, clientid="9").status_code == ALLOWED
+    assert media.drops == [("live", name, "7")]
 
 
 def test_a_session_started_through_the_api_takes_its_first_push(
@@ -178,7 +189,7 @@ def test_a_session_started_through_the_api_takes_its_first_push(
 ) -> None:
     setup = stage(db, session_status=SessionStatus.LIVE)
     response = publish(hooks, clientid="3")
-    assert response.status_code == 200 and response.json()["reconnect"] is True
+    assert response.status_code == ALLOWED and response.json()["reconnect"] is True
     assert reread(engine, setup.session_id).publish_client_id == "3"
     assert media.drops == []
 
@@ -246,7 +257,7 @@ def test_decisions_are_logged_without_the_key(
     stage(db)
     caplog.set_level(logging.INFO, logger="zhibo")
     assert publish(hooks, name="sk_wrong-key-abcdef").status_code == 403
-    assert publish(hooks, clientid="5").status_code == 200
+    assert publish(hooks, clientid="5").status_code == ALLOWED
     assert publish_done(hooks, clientid="5").json()["ended"] is True
 
     messages = [record.getMessage() for record in caplog.records]
@@ -262,7 +273,7 @@ def test_decisions_are_logged_without_the_key(
 
 def test_publish_done_ends_the_session_once(hooks: TestClient, db: Session, engine: Engine) -> None:
     setup = stage(db)
-    assert publish(hooks, clientid="12").status_code == 200
+    assert publish(hooks, clientid="12").status_code == ALLOWED
 
     done = publish_done(hooks, clientid="12")
 
@@ -306,7 +317,7 @@ def test_publish_done_after_a_key_rotation_still_ends_the_session(
     setup = stage(db)
     operator = b.token(db, Role.OPERATOR)
     db.commit()
-    assert publish(hooks, clientid="8").status_code == 200
+    assert publish(hooks, clientid="8").status_code == ALLOWED
     assert hooks.post(f"/v1/rooms/{setup.room_id}/stream-key", headers=operator).status_code == 200
 
     done = publish_done(hooks, clientid="8")  # nginx still names the push by the old key
@@ -319,7 +330,7 @@ def test_publish_done_of_another_rooms_key_ends_nothing(
 ) -> None:
     setup = stage(db)
     stage(db, key="sk_other-room-key", session_status=None)
-    assert publish(hooks, clientid="8").status_code == 200
+    assert publish(hooks, clientid="8").status_code == ALLOWED
     # Client ids restart with nginx: the same id under another room's key is another push.
     assert publish_done(hooks, clientid="8", name="sk_other-room-key").json()["ended"] is False
     assert reread(engine, setup.session_id).status == SessionStatus.LIVE
@@ -346,11 +357,15 @@ def test_with_a_secret_configured_loopback_needs_it_too(
     secured = settings.model_copy(update={"media_hook_secret": SecretStr(SECRET)})
     with _client(engine, secured, media, client=("127.0.0.1", 50000)) as client:
         assert client.post("/v1/media/on_publish", data=hook()).status_code == 403
-        assert client.post(f"/v1/media/on_publish?secret={SECRET}", data=hook()).status_code == 200
+        allowed = client.post(
+            f"/v1/media/on_publish?secret={SECRET}", data=hook(), follow_redirects=False
+        )
+        assert allowed.status_code == ALLOWED
 
 
 @pytest.mark.parametrize(
-    ("host", "status"), [("127.0.0.1", 200), ("::1", 200), ("10.0.0.5", 403), ("testclient", 403)]
+    ("host", "status"),
+    [("127.0.0.1", ALLOWED), ("::1", ALLOWED), ("10.0.0.5", 403), ("testclient", 403)],
 )
 def test_without_a_secret_only_loopback_clients_may_call(
     engine: Engine,
@@ -363,7 +378,7 @@ def test_without_a_secret_only_loopback_clients_may_call(
     stage(db)
     assert settings.media_hook_secret is None
     with _client(engine, settings, media, client=(host, 50000)) as client:
-        response = client.post("/v1/media/on_publish", data=hook())
+        response = client.post("/v1/media/on_publish", data=hook(), follow_redirects=False)
     assert response.status_code == status, response.text
 
 
@@ -412,7 +427,7 @@ def test_rotating_the_stream_key_retires_the_old_one_at_once(
         room = fresh.get(LiveRoom, setup.room_id)
         assert room is not None and room.stream_key_hash == token_hash(new_key)
     assert publish(hooks).json()["error"] == "UnknownStreamKey"
-    assert publish(hooks, name=new_key).status_code == 200
+    assert publish(hooks, name=new_key).status_code == ALLOWED
     shown = hooks.get(f"/v1/rooms/{setup.room_id}", headers=owner).json()
     assert new_key not in str(shown)
 
@@ -455,13 +470,13 @@ def test_suspending_a_pushed_session_drops_its_publisher(
     hooks: TestClient, db: Session, engine: Engine, media: RecordingMediaServer
 ) -> None:
     setup = stage(db)
-    assert publish(hooks, clientid="21", app="show").status_code == 200
+    assert publish(hooks, clientid="21", app="show").status_code == ALLOWED
 
     response = suspend(hooks, db, setup.session_id)
 
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "suspended" and response.json()["stream_cut"] is True
-    assert media.drops == [("show", "21")]
+    assert media.drops == [("show", f"session-{setup.session_id}", "21")]
     # The cut push's publish_done leaves the suspension in place.
     assert publish_done(hooks, clientid="21", app="show").json()["ended"] is False
     assert reread(engine, setup.session_id).status == SessionStatus.SUSPENDED
@@ -478,7 +493,7 @@ def test_a_failed_cut_is_reported_not_a_500(
     outcome: DropOutcome,
 ) -> None:
     setup = stage(db)
-    assert publish(hooks).status_code == 200
+    assert publish(hooks).status_code == ALLOWED
     media.outcome = outcome
 
     response = suspend(hooks, db, setup.session_id)
@@ -501,11 +516,11 @@ def test_the_cut_is_sent_after_the_suspension_is_committed(
     hooks: TestClient, db: Session, engine: Engine
 ) -> None:
     setup = stage(db)
-    assert publish(hooks).status_code == 200
+    assert publish(hooks).status_code == ALLOWED
     seen: list[SessionStatus] = []
 
     class Inspecting:
-        def drop_publisher(self, *, app: str, client_id: str) -> DropResult:
+        def drop_publisher(self, *, app: str, name: str, client_id: str) -> DropResult:
             seen.append(reread(engine, setup.session_id).status)  # another connection
             return DropResult(DropOutcome.DROPPED, "dropped")
 
@@ -520,10 +535,109 @@ def test_without_a_control_url_the_cut_is_reported_as_not_configured(
     setup = stage(db)
     secured = settings.model_copy(update={"media_hook_secret": SecretStr(SECRET)})
     with TestClient(create_app(secured, engine)) as client:
-        assert publish(client).status_code == 200
+        assert publish(client).status_code == ALLOWED
         response = suspend(client, db, setup.session_id)
     assert response.json()["stream_cut"] is False
     assert "no media control URL" in response.json()["stream_cut_detail"]
+
+
+# -- ending cuts the stream ----------------------------------------------------------------------
+
+
+def end(client: TestClient, session_id: int, headers: dict[str, str]) -> httpx.Response:
+    return client.post(f"/v1/sessions/{session_id}/end", headers=headers)
+
+
+@pytest.mark.parametrize("who", ["operator", "streamer"])
+def test_ending_a_pushed_session_drops_its_publisher_and_a_repush_is_refused(
+    hooks: TestClient, db: Session, engine: Engine, media: RecordingMediaServer, who: str
+) -> None:
+    setup = stage(db)
+    headers = (
+        b.token(db, Role.OPERATOR)
+        if who == "operator"
+        else b.token(db, Role.STREAMER, setup.streamer_id)
+    )
+    db.commit()
+    assert publish(hooks, clientid="31").status_code == ALLOWED
+
+    response = end(hooks, setup.session_id, headers)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "ended" and response.json()["stream_cut"] is True
+    assert media.drops == [("live", f"session-{setup.session_id}", "31")]
+    # The cut push's publish_done changes nothing; the encoder's retry with the key is refused.
+    assert publish_done(hooks, clientid="31").json()["ended"] is False
+    retry = publish(hooks, clientid="32")
+    assert retry.status_code == 409 and retry.json()["error"] == "NoScheduledSession"
+    ended = reread(engine, setup.session_id)
+    assert ended.status == SessionStatus.ENDED and ended.publish_client_id == "31"
+
+
+def test_the_end_is_committed_before_the_cut(
+    hooks: TestClient, db: Session, engine: Engine
+) -> None:
+    setup = stage(db)
+    operator = b.token(db, Role.OPERATOR)
+    db.commit()
+    assert publish(hooks).status_code == ALLOWED
+    seen: list[SessionStatus] = []
+
+    class Inspecting:
+        def drop_publisher(self, *, app: str, name: str, client_id: str) -> DropResult:
+            seen.append(reread(engine, setup.session_id).status)  # another connection
+            return DropResult(DropOutcome.DROPPED, "dropped")
+
+    hooks.app.state.media_server = Inspecting()  # type: ignore[attr-defined]
+    assert end(hooks, setup.session_id, operator).status_code == 200
+    assert seen == [SessionStatus.ENDED]
+
+
+def test_ending_a_session_without_a_push_cuts_nothing(
+    hooks: TestClient, db: Session, media: RecordingMediaServer
+) -> None:
+    setup = stage(db, session_status=SessionStatus.LIVE)
+    operator = b.token(db, Role.OPERATOR)
+    db.commit()
+    response = end(hooks, setup.session_id, operator)
+    assert response.status_code == 200
+    assert response.json()["stream_cut"] is None and media.drops == []
+
+
+def test_a_failed_cut_on_end_is_reported_and_the_end_stands(
+    hooks: TestClient, db: Session, engine: Engine, media: RecordingMediaServer
+) -> None:
+    setup = stage(db)
+    operator = b.token(db, Role.OPERATOR)
+    db.commit()
+    assert publish(hooks).status_code == ALLOWED
+    media.outcome = DropOutcome.FAILED
+    response = end(hooks, setup.session_id, operator)
+    assert response.status_code == 200
+    assert response.json()["stream_cut"] is False and response.json()["stream_cut_detail"]
+    assert reread(engine, setup.session_id).status == SessionStatus.ENDED
+
+
+def test_another_streamer_cannot_end_the_session(
+    hooks: TestClient, db: Session, engine: Engine, media: RecordingMediaServer
+) -> None:
+    setup = stage(db)
+    other = b.token(db, Role.STREAMER, b.streamer(db).id)
+    db.commit()
+    assert publish(hooks).status_code == ALLOWED
+    assert end(hooks, setup.session_id, other).status_code == 403
+    assert media.drops == [] and reread(engine, setup.session_id).status == SessionStatus.LIVE
+
+
+def test_publish_done_naming_the_stream_ends_that_session_only(
+    hooks: TestClient, db: Session, engine: Engine
+) -> None:
+    setup = stage(db)
+    assert publish(hooks, clientid="8").status_code == ALLOWED
+    wrong = publish_done(hooks, clientid="8", name=f"session-{setup.session_id + 1}")
+    assert wrong.json()["ended"] is False
+    done = publish_done(hooks, clientid="8", name=f"session-{setup.session_id}")
+    assert done.json() == {"session_id": setup.session_id, "ended": True}
 
 
 # -- the nginx-rtmp control client ---------------------------------------------------------------
@@ -554,11 +668,13 @@ def test_nginx_rtmp_drop_reads_the_control_answer(
     answer: httpx.Response | Exception, outcome: DropOutcome
 ) -> None:
     seen: list[httpx.Request] = []
-    result = nginx(answer, seen).drop_publisher(app="live", client_id="42")
+    result = nginx(answer, seen).drop_publisher(app="live", name="session-5", client_id="42")
     assert result.outcome == outcome and result.dropped == (outcome == DropOutcome.DROPPED)
     (request,) = seen
     assert request.method == "GET" and request.url.path == "/control/drop/publisher"
-    assert dict(request.url.params) == {"app": "live", "clientid": "42"}
+    # Stream name and client id together: a client id nginx reused after a restart under
+    # another stream matches nothing.
+    assert dict(request.url.params) == {"app": "live", "name": "session-5", "clientid": "42"}
 
 
 # -- the session's publisher, without a database -------------------------------------------------

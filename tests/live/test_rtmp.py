@@ -1,6 +1,7 @@
 """End to end with a real media server: uvicorn serving zhibo, nginx with the rtmp module calling
-its hooks, ffmpeg pushing test video. A push starts its session and ending it ends the session;
-suspending a session cuts its push; a bad key never goes on air.
+its hooks, ffmpeg pushing test video. A push starts its session (published under the session's
+stream name, not the key) and ending it ends the session; suspending or ending a session cuts
+its push, matched by stream name and client id; a bad key never goes on air.
 
 Needs nginx, libnginx-mod-rtmp and ffmpeg (Debian: ``apt-get install -y
 --no-install-recommends nginx libnginx-mod-rtmp ffmpeg``): skipped without them, failed in CI.
@@ -129,6 +130,7 @@ class Stack:
     root: Path
     api: httpx.Client
     rtmp_port: int
+    control_port: int
     operator: dict[str, str]
     room_id: int
     stream_key: str
@@ -177,6 +179,16 @@ class Stack:
             f"session {session_id} to be {status}",
             self.logs,
         )
+
+    def drop(self, **filters: str) -> str:
+        """Ask nginx's control interface to drop a publisher directly; its answer's body."""
+        response = httpx.get(
+            f"http://127.0.0.1:{self.control_port}/control/drop/publisher",
+            params={"app": APP, **filters},
+            timeout=5,
+        )
+        assert response.status_code == 200, response.text
+        return response.text.strip()
 
     def push(self, key: str, seconds: float) -> subprocess.Popen[bytes]:
         """ffmpeg pushing ``seconds`` of test video and tone, in real time, to ``key``."""
@@ -246,7 +258,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     )
     api = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=10)
     try:
-        stack = Stack(root, api, rtmp_port, operator, room_id=0, stream_key="")
+        stack = Stack(root, api, rtmp_port, control_port, operator, room_id=0, stream_key="")
         _wait_for(lambda: api.get("/healthz").status_code == 200, 20, "zhibo to serve", stack.logs)
         _wait_for(
             lambda: nginx.poll() is None and _port_open(rtmp_port) and _port_open(control_port),
@@ -331,6 +343,33 @@ def test_suspending_a_session_cuts_its_push(stack: Stack) -> None:
         _stop(push)
     ended = stack.api.post(f"/v1/sessions/{session_id}/end", headers=stack.operator)
     assert ended.status_code == 200, ended.text
+
+
+def test_ending_a_pushed_session_cuts_it_and_its_key_cannot_restart_it(stack: Stack) -> None:
+    session_id = stack.schedule("第四场")
+    push = stack.push(stack.stream_key, seconds=30)
+    try:
+        stack.wait_status(session_id, "live")
+        # on_publish's redirect renamed the push: nginx has no stream named by the key...
+        assert stack.drop(name=stack.stream_key) == "0"
+        # ...and the filters add up: the session's stream name with another client id is no
+        # match (a client id that nginx reused after a restart cannot cut this push).
+        assert stack.drop(name=f"session-{session_id}", clientid="999999") == "0"
+        assert push.poll() is None and stack.status(session_id) == "live"
+
+        ended = stack.api.post(f"/v1/sessions/{session_id}/end", headers=stack.operator)
+
+        assert ended.status_code == 200, ended.text
+        assert ended.json()["status"] == "ended"
+        assert ended.json()["stream_cut"] is True, (ended.json(), stack.logs())
+        push.wait(timeout=5)
+        # The encoder's retry with the same key finds no session to carry it: refused.
+        retry = stack.push(stack.stream_key, seconds=5)
+        assert retry.wait(timeout=10) != 0
+        assert stack.status(session_id) == "ended"
+        assert "on_publish refused: NoScheduledSession" in stack.logs(None)
+    finally:
+        _stop(push)
 
 
 def test_a_push_with_a_bad_key_is_refused(stack: Stack) -> None:

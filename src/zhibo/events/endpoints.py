@@ -3,6 +3,7 @@ Events stream of metric updates and room notices."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
@@ -21,7 +22,9 @@ from zhibo.events.validation import (
 )
 from zhibo.kit.api import ALL_ROLES, DB, ERROR_RESPONSES, require
 from zhibo.kit.auth import Principal
+from zhibo.kit.db import unit_of_work
 from zhibo.kit.errors import InvalidInput
+from zhibo.live import service as live_service
 from zhibo.models import Role
 
 router = APIRouter(prefix="/v1", tags=["events"], responses=ERROR_RESPONSES)
@@ -31,6 +34,9 @@ Anyone = Annotated[Principal, Depends(require(*ALL_ROLES))]
 Ingesters = Annotated[Principal, Depends(require(Role.OPERATOR))]
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
+#: Seconds between SSE comments on an idle stream: keeps proxies from closing it and lets the
+#: server notice a client that left.
+KEEP_ALIVE_SECONDS = 15.0
 
 
 def event_service(request: Request) -> service.EventService:
@@ -97,18 +103,38 @@ def live_rooms(
 
 @router.get("/rooms/{room_id}/stream")
 async def room_stream(
-    room_id: int, _: Anyone, events: Events, request: Request
+    room_id: int, principal: Anyone, events: Events, request: Request
 ) -> StreamingResponse:
-    """Server-Sent Events: ``metrics`` (the session's cumulative metrics after each commit)
-    and ``notice`` (pop-up prompts and risk notices)."""
+    """Server-Sent Events: ``metrics`` (the session's cumulative metrics after each commit,
+    in NATS mode as the workers publish them) and ``notice`` (pop-up prompts and risk
+    notices). Only the room's streamer, their partner and the platform's global readers may
+    follow a room. The ``: connected`` comment comes once the stream is subscribed: every
+    update committed after it is delivered."""
+    # A short unit of work of its own: the stream must not hold a connection while it lasts.
+    with unit_of_work(request.app.state.engine) as db:
+        live_service.check_may_follow_room(db, principal, room_id)
     await events.start()
 
     async def stream() -> AsyncIterator[bytes]:
-        yield b": connected\n\n"
-        async for message in events.listen(room_id):
-            if await request.is_disconnected():
-                break
-            data = orjson.dumps(message["data"])
-            yield b"event: " + message["event"].encode() + b"\ndata: " + data + b"\n\n"
+        queue = await events.subscribe(room_id)
+        try:
+            yield b": connected\n\n"
+            while True:
+                try:
+                    message = await asyncio.wait_for(queue.get(), KEEP_ALIVE_SECONDS)
+                except TimeoutError:
+                    if await request.is_disconnected():
+                        break
+                    yield b": keep-alive\n\n"
+                    continue
+                data = orjson.dumps(message["data"])
+                yield b"event: " + message["event"].encode() + b"\ndata: " + data + b"\n\n"
+        finally:
+            events.unsubscribe(room_id, queue)
 
-    return StreamingResponse(stream(), media_type="text/event-stream")
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        # Proxies (nginx) must pass the events on as they come, not buffer them.
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

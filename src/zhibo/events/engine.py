@@ -18,11 +18,18 @@ Definitions (also in ``docs/data-formats.md``):
 Every definition depends on the set of events only, never on their arrival order, so late and
 re-ordered events give the same figures as an in-order stream, and a recomputation from the lake
 (``tests/events``) matches exactly.
+
+Memory: ``evict`` drops every trace of some sessions (their rows, viewers, minutes and seen
+event ids, compacting the arrays), so the engine holds the sessions in play, not every session
+it has seen. Since the figures depend on the set of events only, replaying an evicted session's
+events from the lake rebuilds its state exactly (``Pipeline`` does that when a late event for
+it arrives).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,6 +112,13 @@ class Rows:
         return [row[index] for row in self.values]
 
 
+def _compact(grow: _Grow, kept: I64, size: int) -> None:
+    """Move rows ``kept`` (ascending) of the first ``size`` rows to the front; blank the rest."""
+    for name, array in grow.arrays.items():
+        array[: len(kept)] = array[kept]
+        array[len(kept) : size] = grow.fill[name]
+
+
 def _rows(columns: dict[str, np.ndarray]) -> Rows:
     values = [column.tolist() for column in columns.values()]
     return Rows(list(columns), list(zip(*values, strict=True)))
@@ -176,6 +190,8 @@ class MetricsEngine:
     viewers: U64Index = field(default_factory=lambda: U64Index(1 << 14))
     minute_index: U64Index = field(default_factory=lambda: U64Index(1 << 12))
     session_ids: dict[int, int] = field(default_factory=dict)
+    #: Seconds on a monotonic clock: when each session last received events (``idle_sessions``).
+    clock: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
         n_counters = len(COUNTER_FIELDS)
@@ -191,8 +207,10 @@ class MetricsEngine:
             first=(np.int64, NO_ENTER, 1),
             last=(np.int64, NO_EVENT, 1),
             peak=(np.int64, 0, 1),
+            touched=(np.float64, 0.0, 1),
         )
         self.v = _Grow(
+            sidx=(np.int64, 0, 1),
             first_enter=(np.int64, NO_ENTER, 1),
             last=(np.int64, NO_EVENT, 1),
             last_is_leave=(np.bool_, False, 1),
@@ -218,7 +236,9 @@ class MetricsEngine:
         # Equal ids have equal hashes; distinct ids colliding in 64 bits are as unlikely as
         # in the seen set itself (see docs).
         first = hashed.is_first_distinct().to_numpy()
-        absent = self.seen.add(keys[first])
+        # Each seen id is tagged with its session, so evicting a session drops its ids.
+        sessions = table.column("session_id").to_numpy()
+        absent = self.seen.add(keys[first], sessions[first])
         keep = np.zeros(len(keys), dtype=bool)
         keep[np.flatnonzero(first)[absent]] = True
         duplicates = int(len(keys) - keep.sum())
@@ -271,6 +291,7 @@ class MetricsEngine:
         sidx_of = self._session_indices(unique_sessions, g_room[first_row])
         lookup = dict(zip(unique_sessions.tolist(), sidx_of.tolist(), strict=True))
         self.dirty_sessions.update(sidx_of.tolist())
+        self.s["touched"][sidx_of] = self.clock()
         g_sidx = sidx_of[g_sess_pos]
         np.minimum.at(self.s["first"], g_sidx, grouped["min_ts"].to_numpy())
         np.maximum.at(self.s["last"], g_sidx, grouped["max_ts"].to_numpy())
@@ -303,7 +324,8 @@ class MetricsEngine:
             self._merge_viewers(visits, lookup)
 
     def _minute_rows(self, sidx: I64, minutes: I64) -> I64:
-        rows, absent = self.minute_index.lookup(mix(sidx, minutes), insert=True)
+        # Keyed by session id, not index: indices change when sessions are evicted.
+        rows, absent = self.minute_index.lookup(mix(self.s["session"][sidx], minutes), insert=True)
         if absent.any():
             self.m.ensure(self.minute_index.size)
             self.m["sidx"][rows[absent]] = sidx[absent]
@@ -353,6 +375,7 @@ class MetricsEngine:
         )
         np.add.at(self.s["buyers"], sidx, (new_ordered & ~old_ordered).astype(np.int64))
 
+        self.v["sidx"][ids] = sidx
         self.v["first_enter"][ids] = new_first
         self.v["last"][ids] = new_last
         self.v["last_is_leave"][ids] = new_leave
@@ -378,6 +401,42 @@ class MetricsEngine:
     def _online_change(self, sidx: I64, minutes: I64, delta: int) -> None:
         rows = self._minute_rows(sidx, minutes)
         np.add.at(self.m["online_change"], rows, delta)
+
+    # --- forgetting ----------------------------------------------------------------------
+
+    def idle_sessions(self, since: float) -> list[int]:
+        """Sessions that received no events after ``since`` (on ``clock``)."""
+        count = len(self.session_ids)
+        idle = np.flatnonzero(self.s["touched"][:count] < since)
+        return self.s["session"][idle].tolist()
+
+    def evict(self, session_ids: Iterable[int]) -> int:
+        """Forget ``session_ids`` entirely (unknown ones are ignored); returns how many were
+        evicted. Only between batches with nothing dirty (right after ``take_dirty``): the
+        arrays are compacted, so row numbers change."""
+        if self.dirty_sessions or self.dirty_minutes:
+            raise RuntimeError("evict only after take_dirty: changed rows would be lost")
+        evicted = [s for s in set(session_ids) if s in self.session_ids]
+        if not evicted:
+            return 0
+        gone = [self.session_ids[s] for s in evicted]
+        count = len(self.session_ids)
+        keep = np.ones(count, dtype=bool)
+        keep[gone] = False
+        new_of_old = np.cumsum(keep, dtype=np.int64) - 1
+        _compact(self.s, np.flatnonzero(keep), count)
+        self.session_ids = {
+            session_id: int(new_of_old[index])
+            for session_id, index in self.session_ids.items()
+            if keep[index]
+        }
+        for index_, rows in ((self.viewers, self.v), (self.minute_index, self.m)):
+            size = index_.size
+            kept = index_.compact(keep[rows["sidx"][:size]])
+            _compact(rows, kept, size)
+            rows["sidx"][: len(kept)] = new_of_old[rows["sidx"][: len(kept)]]
+        self.seen.discard_tagged(np.array(evicted, dtype=np.int64))
+        return len(gone)
 
     # --- reading -------------------------------------------------------------------------
 

@@ -14,6 +14,8 @@ Bools = npt.NDArray[np.bool_]
 
 #: Key 0 marks an empty slot; a real key 0 is stored as this constant instead.
 _ZERO_STAND_IN = np.uint64(0x9E3779B97F4A7C15)
+#: In ``U64Set``, key 1 marks a slot whose key was discarded.
+_TOMBSTONE = np.uint64(1)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 
@@ -120,6 +122,21 @@ class U64Index:
             pos[pending] = (pos[pending] + 1) & mask
         return result, absent
 
+    def compact(self, keep: Bools) -> I64:
+        """Keep only the ids where ``keep`` (indexed by id, ``len(keep) == size``) holds,
+        renumbered densely in their old order; returns the kept old ids (so ``new id i`` was
+        old id ``result[i]``): the caller moves its parallel arrays the same way."""
+        used = self._ids >= 0
+        keys, ids = self._keys[used], self._ids[used]
+        survive = keep[ids]
+        keys, ids = keys[survive], ids[survive]
+        new_of_old = np.cumsum(keep, dtype=np.int64) - 1
+        self._keys = np.zeros(len(self._keys), dtype=np.uint64)
+        self._ids = np.full(len(self._keys), -1, dtype=np.int64)
+        self._place(keys, new_of_old[ids])
+        self.size = int(keep.sum())
+        return np.flatnonzero(keep).astype(np.int64)
+
 
 def first_occurrences(keys: U64) -> Bools:
     """True at the first row of each distinct key (stable)."""
@@ -131,35 +148,59 @@ def first_occurrences(keys: U64) -> Bools:
 
 class U64Set:
     """A set of uint64 keys (the seen event ids): like ``U64Index`` without ids, so a probe
-    touches one array."""
+    touches one array. Each key carries a tag (its owner: the pipeline tags an event id with
+    its session id) so that the keys of some owners can be dropped: their slots become
+    tombstones (probes pass over them), purged by the next rebuild."""
 
     def __init__(self, capacity: int = 1 << 16) -> None:
         capacity = 1 << max(4, int(capacity - 1).bit_length())
         self._keys: U64 = np.zeros(capacity, dtype=np.uint64)
+        self._tags: I64 = np.zeros(capacity, dtype=np.int64)
         self.size = 0
+        self.tombstones = 0
 
     def __len__(self) -> int:
         return self.size
 
     @property
     def nbytes(self) -> int:
-        return int(self._keys.nbytes)
+        return int(self._keys.nbytes + self._tags.nbytes)
 
     def _grow(self, needed: int) -> None:
         capacity = len(self._keys)
-        if needed * 2 <= capacity:
+        if (needed + self.tombstones) * 2 <= capacity:
             return
+        # Full of live keys: double; full of tombstones: rebuild at the same size.
         while needed * 2 > capacity:
             capacity *= 2
-        keys = self._keys[self._keys != 0]
+        used = self._keys > _TOMBSTONE
+        keys, tags = self._keys[used], self._tags[used]
         self._keys = np.zeros(capacity, dtype=np.uint64)
-        self.size = 0
-        self.add(keys)
+        self._tags = np.zeros(capacity, dtype=np.int64)
+        self.size = self.tombstones = 0
+        self._insert(keys, tags)
 
-    def add(self, keys: U64) -> Bools:
-        """Add distinct ``keys``; True where a key was not in the set before."""
-        keys = np.where(keys == 0, _ZERO_STAND_IN, keys)
+    def discard_tagged(self, tags: npt.NDArray[np.integer]) -> int:
+        """Drop the keys tagged with any of ``tags`` (one vectorised pass over the table, no
+        rebuild); returns how many were dropped."""
+        hit = (self._keys > _TOMBSTONE) & np.isin(self._tags, tags)
+        count = int(hit.sum())
+        self._keys[hit] = _TOMBSTONE
+        self.size -= count
+        self.tombstones += count
+        return count
+
+    def add(self, keys: U64, tags: npt.NDArray[np.integer] | None = None) -> Bools:
+        """Add distinct ``keys`` (tagged ``tags``, default 0); True where a key was not in the
+        set before."""
+        # 0 marks an empty slot and 1 a tombstone: real keys 0 and 1 get stand-ins.
+        keys = np.where(keys <= _TOMBSTONE, keys + _ZERO_STAND_IN, keys)
         self._grow(self.size + len(keys))
+        if tags is None:
+            tags = np.zeros(len(keys), dtype=np.int64)
+        return self._insert(keys, tags)
+
+    def _insert(self, keys: U64, tags: npt.NDArray[np.integer]) -> Bools:
         table = self._keys
         mask = len(table) - 1
         pos = (keys & np.uint64(mask)).astype(np.int64)
@@ -174,7 +215,9 @@ class U64Set:
                 claim_pos = p[empty]
                 table[claim_pos] = wanted[empty]
                 won = table[claim_pos] == wanted[empty]
-                absent[pending[empty][won]] = True
+                winners = pending[empty][won]
+                self._tags[claim_pos[won]] = tags[winners]
+                absent[winners] = True
                 self.size += int(won.sum())
                 empty[empty] = won
             move = (slot_keys != wanted) & ~empty

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -122,3 +123,25 @@ class Lake:
     def read(self, files: list[LakeFile]) -> Iterator[tuple[LakeFile, pa.Table]]:
         for item in files:
             yield item, pq.read_table(item.path, schema=EVENT_SCHEMA)
+
+    def read_sessions(
+        self, files: list[LakeFile], session_ids: set[int], first_ms: int, last_ms: int
+    ) -> pa.Table:
+        """The events of ``session_ids`` in ``files``, looking only in the hour folders from
+        ``first_ms`` to ``last_ms`` (each file's session_id statistics skip the rest)."""
+        first_hour = first_ms // _HOUR_MS * _HOUR_MS
+        wanted = [item for item in files if first_hour <= _hour_ms(item.path) <= last_ms]
+        filters = [("session_id", "in", sorted(session_ids))]
+        tables = [pq.read_table(item.path, schema=EVENT_SCHEMA, filters=filters) for item in wanted]
+        return pa.concat_tables(tables) if tables else EVENT_SCHEMA.empty_table()
+
+
+_HOUR_MS = 3_600_000
+
+
+def _hour_ms(path: Path) -> int:
+    """Epoch milliseconds of a lake file's hour folder (``date=2026-11-11/hour=20``)."""
+    day = path.parent.parent.name.removeprefix("date=")
+    hour = int(path.parent.name.removeprefix("hour="))
+    moment = datetime.fromisoformat(day).replace(hour=hour, tzinfo=UTC)
+    return int(moment.timestamp() * 1000)

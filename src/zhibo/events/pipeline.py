@@ -7,25 +7,35 @@ committed, so the bus delivers them again, or the client retries), and the rest 
 is replayed into a fresh engine, which restores the seen event ids and the viewers' visits.
 Batches at or below a partition's position are skipped, so a redelivered batch has no second
 effect.
+
+Memory: after a checkpoint (every ``evict_every_s``), sessions that have ended and received no
+events for ``evict_ended_after_s``, and any session idle for ``evict_idle_after_s``, are evicted
+from the engine. A batch that names a session the engine does not hold but the database has
+metrics for (an evicted one) first reloads that session's events from the lake (only the hour
+folders between its first and last event), so late events and duplicates of an ended session
+count exactly as if it had never left memory. Without a database nothing is evicted.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy.engine import Engine
 
 from zhibo.events import repository
-from zhibo.events.engine import MetricsEngine
+from zhibo.events.engine import MetricsEngine, Rows
 from zhibo.events.lake import Lake, lake_root
 from zhibo.events.validation import decode_ipc
 from zhibo.kit.db import unit_of_work
 from zhibo.kit.time import utcnow
+from zhibo.live import service as live_service
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +52,9 @@ def register_risk_hook(hook: RiskHook) -> RiskHook:
     RISK_HOOKS.append(hook)
     return hook
 
+
+#: During a restart's replay of the lake, ended sessions are evicted every this many files.
+RECOVERY_EVICT_FILES = 256
 
 #: Subjects: one per partition (``zhibo.events.p3``); a room always lands on one partition.
 SUBJECT_PREFIX = "zhibo.events"
@@ -65,8 +78,17 @@ class Pipeline:
     consumer: str = "embedded"
     partitions: set[int] = field(default_factory=lambda: set(range(8)))
     hooks: list[RiskHook] = field(default_factory=lambda: RISK_HOOKS)
-    #: Called after each checkpoint with the session ids whose metrics changed (SSE).
-    on_commit: list[Callable[[list[int]], None]] = field(default_factory=list)
+    #: Called after each checkpoint with the committed rows of the sessions whose metrics
+    #: changed (the SSE feeds).
+    on_commit: list[Callable[[Rows], None]] = field(default_factory=list)
+    #: An ended session is evicted from memory once it has had no events for this long
+    #: (seconds): late events within it cost nothing, later ones a reload from the lake.
+    evict_ended_after_s: float = 60.0
+    #: Any session (ended or not: imported files' sessions never end) is evicted after this
+    #: long without events.
+    evict_idle_after_s: float = 6 * 3600.0
+    #: How often checkpoints look for sessions to evict.
+    evict_every_s: float = 60.0
 
     def __post_init__(self) -> None:
         self.metrics = MetricsEngine()
@@ -75,6 +97,9 @@ class Pipeline:
         self.pending: dict[int, int] = {}
         self.totals = Totals()
         self.lock = threading.RLock()
+        self.evicted = 0
+        self.reloaded = 0
+        self._last_eviction = time.monotonic()
 
     # --- start -----------------------------------------------------------------------------
 
@@ -106,10 +131,18 @@ class Pipeline:
                 item.path.unlink(missing_ok=True)
             else:
                 keep.append(item)
-        for _item, table in self.lake.read(keep):
+        for number, (_item, table) in enumerate(self.lake.read(keep), 1):
             self.metrics.apply(table)
+            if number % RECOVERY_EVICT_FILES == 0:
+                # The replay brings back every session of the lake: forget the ended ones as
+                # it goes, so memory follows the sessions in play. (An ended session met again
+                # in a later file is rebuilt partially, then evicted again below; a late event
+                # for it reloads it whole.)
+                self.metrics.take_dirty()
+                self._evict(ended_after_s=0.0)
         self.metrics.take_dirty()
         self.pending = dict(self.applied)
+        self._evict(ended_after_s=0.0)
 
     # --- batches ---------------------------------------------------------------------------
 
@@ -127,6 +160,7 @@ class Pipeline:
                 position = self.next_position(partition)
             if position <= self.pending.get(partition, 0):
                 return 0  # delivered again: its effects are already in
+            self._reload_evicted(partition, table)
             applied = self.metrics.apply(table)
             self.lake.write(applied.accepted, self.consumer, partition, position)
             for hook in self.hooks:
@@ -150,12 +184,64 @@ class Pipeline:
                     repository.save_positions(db, self.consumer, self.pending, now)
             self.applied = dict(self.pending)
             changed = sessions.column("session_id")
+            if self.metrics.clock() - self._last_eviction >= self.evict_every_s:
+                self._evict(ended_after_s=self.evict_ended_after_s)
         for callback in self.on_commit:
-            callback(changed)
+            callback(sessions)
         return changed
 
     def close(self) -> None:
         self.lake.close()
+
+    # --- memory ----------------------------------------------------------------------------
+
+    def evict(self, session_ids: Iterable[int]) -> int:
+        """Evict ``session_ids`` now (after a checkpoint); returns how many were held."""
+        with self.lock:
+            count = self.metrics.evict(session_ids)
+            self.evicted += count
+            return count
+
+    def _evict(self, *, ended_after_s: float) -> None:
+        self._last_eviction = now = self.metrics.clock()
+        if self.db_engine is None:
+            return  # nothing to reload an evicted session from
+        stale = set(self.metrics.idle_sessions(now - self.evict_idle_after_s))
+        quiet = self.metrics.idle_sessions(now - ended_after_s)
+        if quiet:
+            with unit_of_work(self.db_engine) as db:
+                stale.update(live_service.ended_session_ids(db, quiet))
+        if stale:
+            count = self.evict(stale)
+            log.info(
+                "evicted %d sessions from memory (%d held)", count, len(self.metrics.session_ids)
+            )
+
+    def _reload_evicted(self, partition: int, table: pa.Table) -> None:
+        """Bring back the state of evicted sessions that ``table`` names, from the lake."""
+        if self.db_engine is None:
+            return
+        held = self.metrics.session_ids
+        unknown = [s for s in pc.unique(table.column("session_id")).to_pylist() if s not in held]
+        if not unknown:
+            return
+        with unit_of_work(self.db_engine) as db:
+            spans = repository.session_spans(db, unknown)
+        if not spans:
+            return  # new sessions
+        self.lake.flush()
+        history = self.lake.read_sessions(
+            self.lake.files(self.consumer, {partition}),
+            set(spans),
+            min(first for first, _ in spans.values()),
+            max(last for _, last in spans.values()),
+        )
+        if history.num_rows:
+            self.metrics.apply(history)
+        self.reloaded += len(spans)
+        log.info(
+            "reloaded %d evicted sessions (%d events) from the lake", len(spans), history.num_rows
+        )
 
 
 def partition_of(room_ids: Iterable[int], partitions: int) -> list[int]:

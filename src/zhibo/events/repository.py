@@ -193,3 +193,19 @@ def live_sessions(db: Session, order_by: str, limit: int) -> list[SessionMetrics
             .limit(limit)
         )
     )
+
+
+def session_spans(db: Session, session_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """``{session_id: (first_event_ms, last_event_ms)}`` of the sessions with stored metrics."""
+    result: dict[int, tuple[int, int]] = {}
+    for start in range(0, len(session_ids), 5000):
+        chunk = list(session_ids[start : start + 5000])
+        rows = db.execute(
+            select(
+                SessionMetrics.session_id,
+                SessionMetrics.first_event_ms,
+                SessionMetrics.last_event_ms,
+            ).where(SessionMetrics.session_id.in_(chunk))
+        )
+        result.update({session_id: (first, last) for session_id, first, last in rows})
+    return result

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import fcntl
 import hashlib
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +26,8 @@ from sqlalchemy.orm import Session
 
 from zhibo.config import Settings
 from zhibo.events import repository
+from zhibo.events.engine import Rows
+from zhibo.events.feed import METRICS_SUBJECT, decode_snapshots
 from zhibo.events.pipeline import SUBJECT_PREFIX, Pipeline, subject
 from zhibo.events.schemas import (
     COUNTER_FIELDS,
@@ -48,6 +50,8 @@ ROWS_PER_MESSAGE_NATS = 6_000
 ROWS_PER_MESSAGE_MEMORY = 131_072
 #: Rejections listed one by one in an answer (all of them go to the dead-letter store).
 MAX_LISTED_REJECTIONS = 1_000
+#: Updates an SSE listener may fall behind by before it loses the oldest.
+LISTENER_QUEUE = 100
 
 
 @dataclass
@@ -65,10 +69,13 @@ class EventService:
     stream: str = STREAM_NAME
     subject_prefix: str = SUBJECT_PREFIX
     rows_per_message_nats: int = ROWS_PER_MESSAGE_NATS
+    #: Core NATS subject of the workers' metric snapshots (``zhibo.events.feed``).
+    metrics_subject: str = METRICS_SUBJECT
 
     def __post_init__(self) -> None:
         self._lock = asyncio.Lock()
         self._recovered = False
+        self._metrics_feed: Any = None
         # In-process, one pipeline applies every room: one partition avoids splitting each
         # batch into small ones. On NATS, rooms are spread over the configured partitions.
         in_process = not self.settings.bus_url.startswith(("nats://", "tls://"))
@@ -106,6 +113,10 @@ class EventService:
         return handle
 
     async def close(self) -> None:
+        if self._metrics_feed is not None:
+            with contextlib.suppress(Exception):
+                await self._metrics_feed.unsubscribe()
+            self._metrics_feed = None
         if self.pipeline is not None:
             self.pipeline.close()
         if self.bus is not None:
@@ -264,15 +275,33 @@ class EventService:
 
     # --- read side -------------------------------------------------------------------------
 
-    def _notify_metrics(self, session_ids: list[int]) -> None:
-        if not self.listeners:
+    def _notify_metrics(self, sessions: Rows) -> None:
+        """The embedded pipeline committed ``sessions``: forward those of listened rooms."""
+        if not self.listeners or not len(sessions):
             return
-        with unit_of_work(self.engine) as db:
-            for session_id in session_ids:
-                row = repository.session_metrics(db, session_id)
-                if row is None or row.room_id not in self.listeners:
-                    continue
-                self.notify(row.room_id, "metrics", session_out(row).model_dump())
+        room = sessions.columns.index("room_id")
+        for values in sessions.values:
+            if values[room] in self.listeners:
+                snapshot = dict(zip(sessions.columns, values, strict=True))
+                self.notify(values[room], "metrics", session_values_out(snapshot).model_dump())
+
+    async def _follow_workers(self) -> None:
+        """NATS mode: subscribe (once per process) to the workers' metric snapshots."""
+        if self._metrics_feed is not None or not isinstance(self.bus, NatsBus):
+            return
+
+        async def on_message(message: Any) -> None:
+            if not self.listeners:
+                return
+            for snapshot in decode_snapshots(message.data):
+                room_id = snapshot["room_id"]
+                if room_id in self.listeners:
+                    self.notify(room_id, "metrics", session_values_out(snapshot).model_dump())
+
+        self._metrics_feed = await self.bus._nc.subscribe(self.metrics_subject, cb=on_message)
+        # The subscription is registered with the server once the flush returns: no snapshot
+        # published after ``subscribe`` returns is missed.
+        await self.bus._nc.flush()
 
     def notify(self, room_id: int, kind: str, data: dict[str, Any]) -> None:
         """Send an update or a room notice (pop-up prompt, risk notice) to the room's SSE
@@ -283,16 +312,30 @@ class EventService:
                     queue.get_nowait()
             queue.put_nowait({"event": kind, "data": data})
 
-    async def listen(self, room_id: int) -> AsyncIterator[dict[str, Any]]:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=100)
+    async def subscribe(self, room_id: int) -> asyncio.Queue[dict[str, Any]]:
+        """A new listener of the room's updates, receiving from the moment this returns
+        (in NATS mode too: the workers' feed is subscribed to first)."""
+        await self.start()
+        await self._follow_workers()
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=LISTENER_QUEUE)
         self.listeners.setdefault(room_id, set()).add(queue)
+        return queue
+
+    def unsubscribe(self, room_id: int, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        listeners = self.listeners.get(room_id)
+        if listeners is None:
+            return
+        listeners.discard(queue)
+        if not listeners:
+            del self.listeners[room_id]
+
+    async def listen(self, room_id: int) -> AsyncIterator[dict[str, Any]]:
+        queue = await self.subscribe(room_id)
         try:
             while True:
                 yield await queue.get()
         finally:
-            self.listeners[room_id].discard(queue)
-            if not self.listeners[room_id]:
-                del self.listeners[room_id]
+            self.unsubscribe(room_id, queue)
 
 
 def _aware(value: datetime) -> datetime:
@@ -303,20 +346,39 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
+_SNAPSHOT_FIELDS = (
+    "session_id",
+    "room_id",
+    "unique_viewers",
+    "peak_online",
+    "online_now",
+    "buyers",
+    "watch_ms",
+    "first_event_ms",
+    "last_event_ms",
+    *COUNTER_FIELDS,
+)
+
+
 def session_out(row: SessionMetrics) -> SessionMetricsOut:
-    viewers = row.unique_viewers
+    return session_values_out({name: getattr(row, name) for name in _SNAPSHOT_FIELDS})
+
+
+def session_values_out(values: Mapping[str, int]) -> SessionMetricsOut:
+    """The read model of a session's metric row (a database row or a committed snapshot)."""
+    viewers = values["unique_viewers"]
     return SessionMetricsOut(
-        session_id=row.session_id,
-        room_id=row.room_id,
+        session_id=values["session_id"],
+        room_id=values["room_id"],
         unique_viewers=viewers,
-        peak_online=row.peak_online,
-        online_now=row.online_now,
-        buyers=row.buyers,
-        conversion=round(row.buyers / viewers, 6) if viewers else 0.0,
-        avg_watch_seconds=round(row.watch_ms / viewers / 1000, 3) if viewers else 0.0,
-        first_event_at=_iso(row.first_event_ms),
-        last_event_at=_iso(row.last_event_ms),
-        **{name: getattr(row, name) for name in COUNTER_FIELDS},
+        peak_online=values["peak_online"],
+        online_now=values["online_now"],
+        buyers=values["buyers"],
+        conversion=round(values["buyers"] / viewers, 6) if viewers else 0.0,
+        avg_watch_seconds=round(values["watch_ms"] / viewers / 1000, 3) if viewers else 0.0,
+        first_event_at=_iso(values["first_event_ms"]),
+        last_event_at=_iso(values["last_event_ms"]),
+        **{name: values[name] for name in COUNTER_FIELDS},
     )
 
 

@@ -7,6 +7,10 @@ ack state, decides what is applied: after a crash the worker deletes the lake fi
 positions, rebuilds its state from the rest and reads the stream again from there. Messages are
 acked after the checkpoint that covers them. Pulling is the backpressure: a worker takes only
 what it can apply, and the backlog waits in the stream, on disk.
+
+After each checkpoint the worker publishes the committed metrics of the sessions that changed on
+the core subject ``METRICS_SUBJECT`` (``zhibo.events.feed``): the API processes forward them to
+their SSE listeners.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import pyarrow as pa
 from sqlalchemy.engine import Engine
 
 from zhibo.config import Settings
+from zhibo.events.engine import Rows
+from zhibo.events.feed import METRICS_SUBJECT, encode_snapshots
 from zhibo.events.pipeline import SUBJECT_PREFIX, Pipeline, subject
 from zhibo.events.validation import decode_ipc
 from zhibo.kit.bus import STREAM_NAME, NatsBus
@@ -43,6 +49,8 @@ class Worker:
     subject_prefix: str = SUBJECT_PREFIX
     consumer_prefix: str = "events"
     fetch_messages: int = FETCH_MESSAGES
+    #: Core NATS subject the committed metric snapshots go to (the API processes' SSE feed).
+    metrics_subject: str = METRICS_SUBJECT
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     #: Wall-clock times (``time.time()``) of the first message and of the last commit.
     first_message_at: float | None = None
@@ -55,6 +63,8 @@ class Worker:
             self.engine, self.settings.data_dir, consumer=CONSUMER, partitions=self.partitions
         )
         pipeline.recover()
+        committed: list[Rows] = []
+        pipeline.on_commit.append(committed.append)
         bus = await NatsBus(
             self.settings.bus_url, stream=self.stream, subjects=[f"{self.subject_prefix}.>"]
         ).connect()
@@ -105,6 +115,7 @@ class Worker:
                 if taken:
                     pipeline.checkpoint()
                     await asyncio.gather(*(message.ack() for message in taken))
+                    await self._publish_snapshots(bus, committed)
                     self.last_commit_at = time.time()
                     idle_since = asyncio.get_running_loop().time()
                 elif (
@@ -121,6 +132,14 @@ class Worker:
                     await subscription.unsubscribe()
             await bus._nc.close()
         return pipeline
+
+    async def _publish_snapshots(self, bus: NatsBus, committed: list[Rows]) -> None:
+        """Core publishes (no acks, dropped by the server when no API process listens): the
+        snapshots are cumulative, so a lost one is made good by the next."""
+        batches, committed[:] = list(committed), []
+        for rows in batches:
+            for payload in encode_snapshots(rows):
+                await bus._nc.publish(self.metrics_subject, payload)
 
 
 def partitions_for(index: int, of: int, total: int) -> set[int]:

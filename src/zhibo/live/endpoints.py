@@ -8,6 +8,7 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import JSONResponse
 
 from zhibo.kit.api import ALL_ROLES, DB, ERROR_RESPONSES, require
 from zhibo.kit.auth import Principal
@@ -23,6 +24,7 @@ from zhibo.live.schemas import (
     RoomCreated,
     RoomOut,
     SessionCreate,
+    SessionEnded,
     SessionOut,
     SessionSuspend,
     SessionSuspended,
@@ -100,11 +102,6 @@ def start_session(db: DB, principal: Broadcasters, session_id: int) -> SessionOu
     return SessionOut.model_validate(service.start_session(db, principal, session_id))
 
 
-@router.post("/sessions/{session_id}/end", response_model=SessionOut)
-def end_session(db: DB, principal: Broadcasters, session_id: int) -> SessionOut:
-    return SessionOut.model_validate(service.end_session(db, principal, session_id))
-
-
 def get_media_server(request: Request) -> MediaServer:
     """The application's media server (``app.state.media_server``; tests put a fake there)."""
     server: MediaServer | None = getattr(request.app.state, "media_server", None)
@@ -126,6 +123,20 @@ def suspend_session(
     db.commit()
     cut = service.cut_stream(media, live_session)
     return SessionSuspended(
+        **SessionOut.model_validate(live_session).model_dump(),
+        stream_cut=cut.dropped if cut else None,
+        stream_cut_detail=cut.detail if cut else None,
+    )
+
+
+@router.post("/sessions/{session_id}/end", response_model=SessionEnded)
+def end_session(db: DB, principal: Broadcasters, media: Media, session_id: int) -> SessionEnded:
+    """End a live or suspended session; a push still on air is cut (after the commit)."""
+    live_session = service.end_session(db, principal, session_id)
+    # The end stands whether or not the media server obeys: commit it first, then cut.
+    db.commit()
+    cut = service.cut_stream(media, live_session)
+    return SessionEnded(
         **SessionOut.model_validate(live_session).model_dump(),
         stream_cut=cut.dropped if cut else None,
         stream_cut_detail=cut.detail if cut else None,
@@ -190,10 +201,16 @@ media = APIRouter(
 )
 
 
-@media.post("/on_publish", response_model=PublishAllowed)
-def on_publish(db: DB, server: Media, hook: Hook) -> PublishAllowed:
-    """nginx-rtmp ``on_publish``: 2xx lets the push on air and starts its session, any other
-    status refuses it. The stream key (``name``) is never logged."""
+@media.post(
+    "/on_publish",
+    status_code=302,
+    response_model=PublishAllowed,
+    responses={302: {"model": PublishAllowed, "description": "Allowed, renamed (Location)"}},
+)
+def on_publish(db: DB, server: Media, hook: Hook) -> JSONResponse:
+    """nginx-rtmp ``on_publish``: a 3xx lets the push on air under the name in ``Location``
+    (the session's public stream name, never the key) and starts its session; a 4xx refuses
+    it. The stream key (``name``) is never logged."""
     try:
         decision = service.authorize_publish(
             db, stream_key=hook.name, app=hook.app, client_id=hook.clientid
@@ -211,18 +228,26 @@ def on_publish(db: DB, server: Media, hook: Hook) -> PublishAllowed:
         raise
     live_session = decision.session
     logger.info(
-        "on_publish allowed: session %s of room %s %s (app=%r clientid=%s)",
+        "on_publish allowed: session %s of room %s %s as stream %r (app=%r clientid=%s)",
         live_session.id,
         live_session.room_id,
         "continues" if decision.reconnect else "starts",
+        decision.stream_name,
         hook.app,
         hook.clientid,
     )
-    if decision.replaced_publisher is not None:
-        app, client_id = decision.replaced_publisher
-        server.drop_publisher(app=app, client_id=client_id)
-    return PublishAllowed(
-        session_id=live_session.id, room_id=live_session.room_id, reconnect=decision.reconnect
+    # Before answering: nginx would refuse the new connection while the old one publishes.
+    service.drop_replaced_publisher(server, decision)
+    allowed = PublishAllowed(
+        session_id=live_session.id,
+        room_id=live_session.room_id,
+        reconnect=decision.reconnect,
+        stream_name=decision.stream_name,
+    )
+    # nginx-rtmp reads a 3xx answer's Location as the name to publish under (a value starting
+    # with rtmp:// would relay the push elsewhere: stream names never do).
+    return JSONResponse(
+        allowed.model_dump(), status_code=302, headers={"Location": decision.stream_name}
     )
 
 

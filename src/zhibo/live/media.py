@@ -2,10 +2,13 @@
 publisher) behind the ``MediaServer`` interface, with an nginx-rtmp implementation and a
 recording stand-in for deployments (and tests) without a control URL.
 
-zhibo keeps only a hash of each stream key, so it cannot name a stream by its key. It cuts a push
-by the id nginx-rtmp gave the publishing connection instead (``clientid`` in the ``on_publish``
-hook, recorded on the session): ``/control/drop/publisher?app=APP&clientid=ID`` matches only a
-publisher with that connection id.
+zhibo keeps only a hash of each stream key, so it cannot name a stream by its key. Instead the
+``on_publish`` hook renames every push it allows: it answers with a redirect whose ``Location`` is
+the session's public stream name (``session-42``), which nginx-rtmp publishes under instead of
+the key. A cut then names the stream *and* the connection nginx gave the push (``clientid``,
+recorded on the session): ``/control/drop/publisher?app=APP&name=session-42&clientid=ID``
+matches only that session's push on that connection, so a client id that nginx reused after a
+restart can never cut another session's push.
 """
 
 from __future__ import annotations
@@ -21,6 +24,24 @@ import httpx
 from zhibo.config import Settings
 
 logger = logging.getLogger("zhibo.live.media")
+
+#: The stream names zhibo gives the pushes it allows; never a key (keys start with ``sk_``).
+STREAM_NAME_PREFIX = "session-"
+_STREAM_NAME = re.compile(r"^session-(?P<session_id>[1-9][0-9]{0,18})$")
+
+
+def stream_name(session_id: int) -> str:
+    """The public name nginx-rtmp publishes a session's push under (the ``on_publish`` redirect
+    target): derived from the session id, so it needs no column and is the same for every
+    reconnect of the session."""
+    return f"{STREAM_NAME_PREFIX}{session_id}"
+
+
+def session_of_stream_name(name: str) -> int | None:
+    """The session id a stream name of ``stream_name`` stands for; ``None`` for anything else."""
+    match = _STREAM_NAME.match(name)
+    return int(match["session_id"]) if match else None
+
 
 #: A drop is one small GET to a server next door: do not let a hung one hold a request long.
 CONTROL_TIMEOUT_S = 3.0
@@ -51,8 +72,9 @@ class DropResult:
 class MediaServer(Protocol):
     """What zhibo asks of the media server. Calls are side effects: make them after commit."""
 
-    def drop_publisher(self, *, app: str, client_id: str) -> DropResult:
-        """Disconnect the publishing connection ``client_id`` of application ``app``."""
+    def drop_publisher(self, *, app: str, name: str, client_id: str) -> DropResult:
+        """Disconnect the publisher of stream ``name`` in application ``app`` if it is the
+        connection ``client_id``."""
         ...
 
 
@@ -74,9 +96,10 @@ class NginxRtmp:
         self.timeout_s = timeout_s
         self._transport = transport
 
-    def drop_publisher(self, *, app: str, client_id: str) -> DropResult:
+    def drop_publisher(self, *, app: str, name: str, client_id: str) -> DropResult:
         url = f"{self.control_url}/control/drop/publisher"
-        params = {"app": app, "clientid": client_id}
+        # nginx-rtmp ANDs the filters: the stream must have this name and its publisher this id.
+        params = {"app": app, "name": name, "clientid": client_id}
         try:
             with httpx.Client(timeout=self.timeout_s, transport=self._transport) as client:
                 response = client.get(url, params=params)
@@ -88,13 +111,19 @@ class NginxRtmp:
         # The body is the number of connections dropped.
         if body == "0":
             result = DropResult(
-                DropOutcome.NOT_FOUND, f"no publisher {client_id} in application {app!r}"
+                DropOutcome.NOT_FOUND,
+                f"no publisher {client_id} of stream {name!r} in application {app!r}",
             )
             logger.warning("drop publisher: %s", result.detail)
             return result
         if body.isdigit():
-            logger.info("drop publisher: dropped client %s in application %r", client_id, app)
-            return DropResult(DropOutcome.DROPPED, f"dropped publisher {client_id}")
+            logger.info(
+                "drop publisher: dropped client %s of stream %r in application %r",
+                client_id,
+                name,
+                app,
+            )
+            return DropResult(DropOutcome.DROPPED, f"dropped publisher {client_id} of {name}")
         return self._failed(f"{url} answered an unexpected body ({body[:40]!r})")
 
     @staticmethod
@@ -111,15 +140,17 @@ class RecordingMediaServer:
     """
 
     outcome: DropOutcome = DropOutcome.NOT_CONFIGURED
-    drops: list[tuple[str, str]] = field(default_factory=list)
+    #: ``(app, name, client_id)`` of each drop asked for.
+    drops: list[tuple[str, str, str]] = field(default_factory=list)
 
-    def drop_publisher(self, *, app: str, client_id: str) -> DropResult:
-        self.drops.append((app, client_id))
+    def drop_publisher(self, *, app: str, name: str, client_id: str) -> DropResult:
+        self.drops.append((app, name, client_id))
         if self.outcome == DropOutcome.NOT_CONFIGURED:
             logger.warning(
-                "drop publisher %s in application %r: no media control URL configured "
-                "(ZHIBO_MEDIA_CONTROL_URL), the stream was not cut",
+                "drop publisher %s of stream %r in application %r: no media control URL "
+                "configured (ZHIBO_MEDIA_CONTROL_URL), the stream was not cut",
                 client_id,
+                name,
                 app,
             )
             return DropResult(self.outcome, "no media control URL configured")

@@ -78,11 +78,21 @@ class ShelfItemOut(OutSchema):
     added_at: datetime | None
 
 
-class SessionSuspended(SessionOut):
+class SessionStreamCut(SessionOut):
+    """A session that zhibo took off the air, and whether its RTMP push was cut."""
+
     #: Whether the media server cut the push: null when the session had no RTMP publisher on
     #: record, false when the cut failed or found no publisher (``stream_cut_detail`` says why).
     stream_cut: bool | None
     stream_cut_detail: str | None
+
+
+class SessionSuspended(SessionStreamCut):
+    pass
+
+
+class SessionEnded(SessionStreamCut):
+    pass
 
 
 class MediaHook(BaseModel):
@@ -110,6 +120,8 @@ class PublishAllowed(BaseModel):
     room_id: int
     #: True when the push continues a session that was already live (a reconnect).
     reconnect: bool
+    #: The public name nginx-rtmp publishes the push under (the answer's ``Location``).
+    stream_name: str
 
 
 class PublishDone(BaseModel):

@@ -18,7 +18,7 @@ from zhibo.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
 from zhibo.kit.hashing import token_hash
 from zhibo.kit.pagination import paginate
 from zhibo.kit.time import utcnow
-from zhibo.live.media import DropResult, MediaServer
+from zhibo.live.media import DropResult, MediaServer, session_of_stream_name, stream_name
 from zhibo.live.schemas import RoomCreate, SessionCreate, ShelfItemCreate
 from zhibo.models import (
     LiveRoom,
@@ -123,6 +123,24 @@ def get_room(session: Session, room_id: int) -> LiveRoom:
     return room
 
 
+def check_may_follow_room(session: Session, principal: Principal, room_id: int) -> LiveRoom:
+    """The room's own channel (its SSE stream of metric updates and notices, risk notices
+    among them) is for the platform's global readers, the room's streamer and the streamer's
+    partner (agency); anyone else gets ``Forbidden``, a missing room ``NotFound``."""
+    room = get_room(session, room_id)
+    if principal.is_global:
+        return room
+    if principal.role == Role.STREAMER and principal.subject_id == room.streamer_id:
+        return room
+    if principal.role == Role.PARTNER:
+        streamer = session.get(Streamer, room.streamer_id)
+        if streamer is not None and streamer.partner_id == principal.subject_id:
+            return room
+    raise Forbidden(
+        f"room {room_id}: only its streamer, their partner or the platform may follow it"
+    )
+
+
 def schedule_session(session: Session, principal: Principal, data: SessionCreate) -> LiveSession:
     room = session.get(LiveRoom, data.room_id)
     if room is None:
@@ -196,6 +214,21 @@ def suspend_session(
     return live_session
 
 
+def ended_session_ids(session: Session, session_ids: Sequence[int]) -> list[int]:
+    """Those of ``session_ids`` that have ended (the event pipeline forgets their state)."""
+    ended: list[int] = []
+    for start in range(0, len(session_ids), 5000):
+        chunk = list(session_ids[start : start + 5000])
+        ended.extend(
+            session.scalars(
+                select(LiveSession.id).where(
+                    LiveSession.id.in_(chunk), LiveSession.status == SessionStatus.ENDED
+                )
+            )
+        )
+    return ended
+
+
 def cut_stream(media: MediaServer, live_session: LiveSession) -> DropResult | None:
     """Drop the session's RTMP publisher; ``None`` when it has none on record.
 
@@ -204,10 +237,21 @@ def cut_stream(media: MediaServer, live_session: LiveSession) -> DropResult | No
     if live_session.publish_app is None or live_session.publish_client_id is None:
         return None
     result = media.drop_publisher(
-        app=live_session.publish_app, client_id=live_session.publish_client_id
+        app=live_session.publish_app,
+        name=stream_name(live_session.id),
+        client_id=live_session.publish_client_id,
     )
     logger.info("session %s: stream cut=%s (%s)", live_session.id, result.dropped, result.outcome)
     return result
+
+
+def drop_replaced_publisher(media: MediaServer, decision: PublishDecision) -> DropResult | None:
+    """Drop the connection a reconnect replaced (nginx-rtmp keeps one publisher per stream, so
+    the old one would block the new); ``None`` when nothing was replaced."""
+    if decision.replaced_publisher is None:
+        return None
+    app, client_id = decision.replaced_publisher
+    return media.drop_publisher(app=app, name=stream_name(decision.session.id), client_id=client_id)
 
 
 def resume_session(session: Session, session_id: int) -> LiveSession:
@@ -277,6 +321,8 @@ class PublishDecision:
 
     session: LiveSession
     reconnect: bool
+    #: The public name nginx-rtmp is told to publish the push under (``on_publish`` redirect).
+    stream_name: str
     #: ``(app, client_id)`` of the previous publisher of a live session, which the media server
     #: may still hold (its connection not yet timed out): drop it after commit.
     replaced_publisher: tuple[str, str] | None = None
@@ -343,7 +389,12 @@ def authorize_publish(
             replaced = (live_session.publish_app, live_session.publish_client_id)
         live_session.record_publisher(app, client_id)
         session.flush()
-        return PublishDecision(live_session, reconnect=True, replaced_publisher=replaced)
+        return PublishDecision(
+            live_session,
+            reconnect=True,
+            stream_name=stream_name(live_session.id),
+            replaced_publisher=replaced,
+        )
     scheduled = session.scalar(
         select(LiveSession)
         .where(LiveSession.room_id == room.id, LiveSession.status == SessionStatus.SCHEDULED)
@@ -355,7 +406,7 @@ def authorize_publish(
     scheduled.start(at or utcnow())
     scheduled.record_publisher(app, client_id)
     session.flush()
-    return PublishDecision(scheduled, reconnect=False)
+    return PublishDecision(scheduled, reconnect=False, stream_name=stream_name(scheduled.id))
 
 
 def end_published_session(
@@ -372,14 +423,20 @@ def end_published_session(
     key's room when the key is still valid (it may have been rotated during the push). So a late
     ``publish_done`` of a connection a reconnect replaced ends nothing, and neither does a second
     call or one for a session that already ended or was suspended: ``None``.
+
+    nginx-rtmp names the push by the key it was pushed to, not by the stream name zhibo renamed
+    it to; a media server that sends the session's stream name instead is matched on that.
     """
     query = select(LiveSession).where(
         LiveSession.status == SessionStatus.LIVE,
         LiveSession.publish_app == app,
         LiveSession.publish_client_id == client_id,
     )
-    room = _room_by_stream_key(session, stream_key)
-    if room is not None:
+    named_session = session_of_stream_name(stream_key)
+    room = None if named_session is not None else _room_by_stream_key(session, stream_key)
+    if named_session is not None:
+        query = query.where(LiveSession.id == named_session)
+    elif room is not None:
         query = query.where(LiveSession.room_id == room.id)
     matches = session.scalars(query.with_for_update()).all()
     if len(matches) != 1:
