@@ -1,0 +1,106 @@
+"""Settlement's use cases, for the API and the command line.
+
+The pieces live in their own modules (``accrual``, ``run``, ``statements``, ``compare``,
+``slots``, ``choices``); this module resolves what callers name (a policy by name or
+document, the caller's payee) and composes them.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from zhibo.kit.auth import Principal
+from zhibo.kit.errors import InvalidInput
+from zhibo.models import PolicyChoice
+from zhibo.models.settlement import PayeeKind
+from zhibo.settlement import choices, compare, statements
+from zhibo.settlement.config import SettlementSettings
+from zhibo.settlement.policy import (
+    BUILT_IN,
+    SettlementPolicy,
+    UnknownPolicy,
+    parse_policy,
+    resolve_policy,
+)
+from zhibo.settlement.run import RunReport, run_settlement
+from zhibo.settlement.schemas import PolicyChoiceOut, PolicyOut, PolicyRef, UpcomingOut
+
+
+def policy_from_ref(ref: PolicyRef) -> SettlementPolicy:
+    """A built-in by name, or a document; never a file path (the API must not read files)."""
+    if (ref.name is None) == (ref.document is None):
+        raise InvalidInput("policy: give exactly one of name (a built-in) or document")
+    if ref.name is not None:
+        if ref.name not in BUILT_IN:
+            known = ", ".join(sorted(BUILT_IN))
+            raise UnknownPolicy(f"policy.name: {ref.name!r} is not a built-in ({known})")
+        return BUILT_IN[ref.name]
+    return parse_policy(ref.document, "policy.document")
+
+
+def policy_out(policy: SettlementPolicy) -> PolicyOut:
+    return PolicyOut(
+        name=policy.name,
+        version=policy.version,
+        digest=policy.digest,
+        document=policy.model_dump(mode="json"),
+    )
+
+
+def choice_out(row: PolicyChoice) -> PolicyChoiceOut:
+    return PolicyChoiceOut(
+        name=row.name,
+        version=row.version,
+        digest=row.digest,
+        document=json.loads(row.document),
+        chosen_at=row.chosen_at,
+        chosen_by=row.chosen_by,
+        reason=row.reason,
+    )
+
+
+def run(
+    engine: Engine,
+    as_of: date,
+    policy: SettlementPolicy | None = None,
+    settings: SettlementSettings | None = None,
+) -> RunReport:
+    """Settle as of ``as_of``; ``policy`` None uses the active policy (or, for a day already
+    started, the policy it recorded)."""
+    return run_settlement(engine, as_of, policy, settings)
+
+
+def resolve(name_or_file: str | None) -> SettlementPolicy | None:
+    """For the command line: a built-in name or a policy file."""
+    return resolve_policy(name_or_file) if name_or_file else None
+
+
+def compare_policies(
+    db: Session,
+    policies: list[SettlementPolicy],
+    paid_from: date | None = None,
+    paid_to: date | None = None,
+    settings: SettlementSettings | None = None,
+    *,
+    project_pending: bool = False,
+) -> dict[str, Any]:
+    if not policies:
+        raise InvalidInput("policy: name at least one policy to compare")
+    return compare.compare(
+        db, policies, settings, paid_from, paid_to, project_pending=project_pending
+    )
+
+
+def upcoming_for(
+    db: Session,
+    principal: Principal,
+    payee_kind: PayeeKind | None,
+    payee_id: int | None,
+) -> UpcomingOut:
+    kind, subject = statements.payee_of(principal, payee_kind, payee_id)
+    return statements.upcoming(db, kind, subject, choices.active_policy(db))
