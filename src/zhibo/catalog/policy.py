@@ -1,18 +1,20 @@
 """Which category risk classes a streamer's level may sell: graded management as data.
 
 The policy is versioned and recorded with every refusal, so a refused selection can be explained
-("level 1 may sell low-risk categories; beauty/medical is high") and replayed.
+("level 1 may sell low-risk categories; beauty/medical is high") and replayed. The default policy
+is the active grading model's unlocks (``zhibo.grading``), so the level a grading run sets
+decides at once what the pool lets a streamer sell. Level 0 (rights revoked) sells nothing.
 """
 
 from __future__ import annotations
-
-from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from zhibo.models import RiskClass
 
-LEVELS = range(1, 6)
+LEVELS = range(0, 6)
+#: Levels a policy must name; level 0, if left out, may sell nothing.
+REQUIRED_LEVELS = range(1, 6)
 
 
 class SellingPolicy(BaseModel):
@@ -21,16 +23,19 @@ class SellingPolicy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: str = Field(description="Recorded with every decision made under this policy")
-    #: Level (1-5) -> the category risk classes it may sell.
+    #: Level (0-5) -> the category risk classes it may sell.
     allowed: dict[int, frozenset[RiskClass]]
 
     @model_validator(mode="after")
     def _every_level(self) -> SellingPolicy:
-        missing = [level for level in LEVELS if level not in self.allowed]
+        missing = [level for level in REQUIRED_LEVELS if level not in self.allowed]
         if missing:
             raise ValueError(f"allowed: no entry for levels {missing}")
+        extra = [level for level in self.allowed if level not in LEVELS]
+        if extra:
+            raise ValueError(f"allowed: levels {extra} are outside 0..5")
         for level in LEVELS[1:]:
-            if not self.allowed[level - 1] <= self.allowed[level]:
+            if not self.allowed.get(level - 1, frozenset()) <= self.allowed[level]:
                 raise ValueError(f"allowed: level {level} may not sell less than level {level - 1}")
         return self
 
@@ -41,21 +46,21 @@ class SellingPolicy(BaseModel):
         return self.allowed.get(level, frozenset())
 
 
-@lru_cache(maxsize=1)
 def default_policy() -> SellingPolicy:
-    low, medium, high, restricted = (
-        RiskClass.LOW,
-        RiskClass.MEDIUM,
-        RiskClass.HIGH,
-        RiskClass.RESTRICTED,
-    )
-    return SellingPolicy(
-        version="selling-2026-11-26",
-        allowed={
-            1: frozenset({low}),
-            2: frozenset({low, medium}),
-            3: frozenset({low, medium, high}),
-            4: frozenset({low, medium, high}),
-            5: frozenset({low, medium, high, restricted}),
-        },
-    )
+    """The active grading model's risk classes per level (versioned as the model)."""
+    from zhibo.grading.service import active_model, selling_classes
+
+    model = active_model()
+    return _policy_for(model.version, tuple(sorted(selling_classes(model).items())))
+
+
+_cache: dict[tuple[object, ...], SellingPolicy] = {}
+
+
+def _policy_for(
+    version: str, allowed: tuple[tuple[int, frozenset[RiskClass]], ...]
+) -> SellingPolicy:
+    key = (version, allowed)
+    if key not in _cache:
+        _cache[key] = SellingPolicy(version=version, allowed=dict(allowed))
+    return _cache[key]

@@ -24,7 +24,7 @@ class Streamer(Base):
     __tablename__ = "streamers"
     __table_args__ = (
         CheckConstraint("followers >= 0", name="followers_nonnegative"),
-        CheckConstraint("level BETWEEN 1 AND 5", name="level_range"),
+        CheckConstraint("level BETWEEN 0 AND 5", name="level_range"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -45,8 +45,9 @@ class Streamer(Base):
     #: Virtual (AI) hosts must be labelled to viewers.
     is_virtual: Mapped[bool] = mapped_column(Boolean, default=False)
     followers: Mapped[int] = mapped_column(BigInteger, default=0)
-    #: Graded-management level, 1 (new) to 5 (top); decides what the streamer may do, e.g. which
-    #: category risk classes it may sell (``zhibo.catalog.policy``). Grading sets it.
+    #: Graded-management level, 0 (selling rights revoked) to 5 (top); new streamers start at 1.
+    #: Decides what the streamer may do, e.g. which category risk classes it may sell
+    #: (``zhibo.catalog.policy``, driven by the scoring model). ``zhibo.grading`` sets it.
     level: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
