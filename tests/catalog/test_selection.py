@@ -14,6 +14,7 @@ from zhibo.catalog.policy import SellingPolicy, default_policy
 from zhibo.catalog.selection import (
     ScreenFinding,
     register_text_screen,
+    text_screens,
     unregister_text_screen,
 )
 from zhibo.models import BrandStatus, ProductStatus, Role, ShelfItem
@@ -26,6 +27,17 @@ def _absolute_terms(title: str, description: str) -> list[ScreenFinding]:
         for term in ("最佳", "第一")
         if term in title
     ]
+
+
+@pytest.fixture
+def no_screens() -> Iterator[None]:
+    """Take out the screens the app installs at start-up (the risk service's), then restore."""
+    installed = text_screens()
+    for name in installed:
+        unregister_text_screen(name)
+    yield
+    for name, screen in installed.items():
+        register_text_screen(name, screen)
 
 
 @pytest.fixture
@@ -87,7 +99,7 @@ def test_delisted_products_are_refused(client: TestClient, db: Session) -> None:
 
 
 def test_text_screens_refuse_titles_with_their_reason(
-    client: TestClient, db: Session, absolute_terms_screen: None
+    client: TestClient, db: Session, no_screens: None, absolute_terms_screen: None
 ) -> None:
     status, body = _shelve(client, db, 5, title="全网第一 最佳面霜")
     assert status == 409
@@ -96,7 +108,9 @@ def test_text_screens_refuse_titles_with_their_reason(
     assert status == 201, body
 
 
-def test_without_a_screen_the_same_title_passes(client: TestClient, db: Session) -> None:
+def test_without_a_screen_the_same_title_passes(
+    client: TestClient, db: Session, no_screens: None
+) -> None:
     status, body = _shelve(client, db, 5, title="全网第一 最佳面霜")
     assert status == 201, body
 
