@@ -48,13 +48,23 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     from zhibo.catalog.endpoints import router as catalog
     from zhibo.catalog.search.endpoints import router as pool_search
     from zhibo.events.endpoints import router as events
+    from zhibo.grading.endpoints import router as grading
     from zhibo.live.endpoints import media as media_hooks
     from zhibo.live.endpoints import router as live
     from zhibo.orders.endpoints import router as orders
+    from zhibo.settlement.endpoints import router as settlement
     from zhibo.system.endpoints import router as system
 
     for router in (system, catalog, pool_search, accounts, live, media_hooks, orders, events):
         app.include_router(router)
+    app.include_router(settlement)
+    app.include_router(grading)
+    from zhibo.risk.endpoints import router as risk
+    from zhibo.risk.screens import install_text_screens
+
+    app.include_router(risk)
+
+    install_text_screens()  # the pool refuses titles failing the banned-term and lure rules
     return app
 
 

@@ -172,6 +172,21 @@ def _register_domains() -> None:
 
     app.add_typer(events_app, name="events")
     app.add_typer(rooms_app, name="rooms")
+    from zhibo.ledger.cli import ledger_app
+
+    app.add_typer(ledger_app, name="ledger")
+    from zhibo.settlement.cli import settle_app
+
+    app.add_typer(settle_app, name="settle")
+    from zhibo.grading.cli import grade_app
+
+    app.add_typer(grade_app, name="grade")
+    from zhibo.risk.cli import risk_app
+
+    app.add_typer(risk_app, name="risk")
+    from zhibo.risk.screens import install_text_screens
+
+    install_text_screens()  # the pool refuses titles failing the banned-term and lure rules
 
 
 _register_domains()
