@@ -54,7 +54,7 @@ MAX_RELEVANCE_WINDOW = 10_000
 #: Relevance scores every match when the rarest required term holds at most this many
 #: documents (exact); above, it ranks the best-selling tier holding RELEVANCE_CANDIDATES matches.
 RELEVANCE_EXACT_DOCS = 100_000
-RELEVANCE_CANDIDATES = 2_000
+RELEVANCE_CANDIDATES = 500
 #: Facets count every match when the rarest required term holds at most this many documents;
 #: above, they count about FACET_SAMPLE_DOCS of them (whole sample slots) and scale up.
 FACET_EXACT_LIMIT = 2_000_000
