@@ -4,6 +4,7 @@ by the migrations (never ``create_all``)."""
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,12 +67,23 @@ def _truncate_all(engine: Engine) -> None:
                 connection.execute(text(f"DELETE FROM {name}"))
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated from empty once per run; each test gets a copy of it."""
+    path = tmp_path_factory.mktemp("template") / "zhibo.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    engine.dispose()  # the last connection closing checkpoints the WAL into the file
+    return path
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A migrated, empty database: SQLite in a temporary file, or the run's PostgreSQL."""
     if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'zhibo.db'}")
-        migrate.upgrade(engine)
+        path = tmp_path / "zhibo.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        engine = make_engine(f"sqlite:///{path}")
         yield engine
         engine.dispose()
     else:
