@@ -17,16 +17,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_serializer,
     model_validator,
 )
 
+from zhibo.kit.documents import read_document, validated
 from zhibo.kit.errors import InvalidInput
 from zhibo.models.category import RiskClass
 from zhibo.models.grading import ViolationSeverity
@@ -272,38 +271,12 @@ class InvalidScoringModel(InvalidInput):
 
 
 def parse_model(data: Any, source: str = "model") -> ScoringModel:
-    try:
-        return ScoringModel.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            location = ".".join(str(part) for part in error["loc"])
-            message = str(error["msg"]).removeprefix("Value error, ")
-            # Whole-model checks name their field inside the message already.
-            problems.append(f"{location}: {message}" if location else message)
-        raise InvalidScoringModel(f"{source}: " + "; ".join(problems)) from exc
+    return validated(ScoringModel, data, source, InvalidScoringModel)
 
 
 def load_model(path: Path) -> ScoringModel:
     """Read and validate a model file (``.toml``, ``.yaml``/``.yml`` or ``.json``)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidScoringModel(f"{path}: cannot read ({exc.strerror})") from exc
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".toml":
-            data: Any = tomllib.loads(text)
-        elif suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text)
-        elif suffix == ".json":
-            data = json.loads(text)
-        else:
-            raise InvalidScoringModel(f"{path}: use a .toml, .yaml or .json file")
-    except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise InvalidScoringModel(f"{path}: not valid {suffix[1:]} ({exc})") from exc
-    return parse_model(data, str(path))
+    return parse_model(read_document(path, InvalidScoringModel), str(path))
 
 
 @lru_cache(maxsize=1)

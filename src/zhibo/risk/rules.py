@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from zhibo.kit.documents import read_document
 from zhibo.kit.errors import InvalidInput
 
 
@@ -245,17 +246,8 @@ def parse_rules(data: Any, source: str = "rules") -> RuleSet:
 
 
 def load_rules(path: Path) -> RuleSet:
-    """Read and validate a rule file (``.toml`` or ``.json``)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidRuleFile(f"{path}: cannot read ({exc.strerror})") from exc
-    try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidRuleFile(f"{path}: cannot parse ({exc})") from exc
-    return parse_rules(data, str(path))
+    """Read and validate a rule file (``.toml``, ``.yaml``/``.yml`` or ``.json``)."""
+    return parse_rules(read_document(path, InvalidRuleFile), str(path))
 
 
 @lru_cache(maxsize=1)

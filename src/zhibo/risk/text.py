@@ -29,8 +29,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from zhibo.kit.documents import read_document, validated
 from zhibo.kit.errors import InvalidInput
 
 #: What survives folding: ASCII letters and digits and CJK ideographs (BMP and the supplementary
@@ -397,25 +398,11 @@ def _edges_free(
 
 
 def parse_lexicon(data: Any, source: str = "lexicon") -> Lexicon:
-    try:
-        return Lexicon.model_validate(data)
-    except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(part) for part in error['loc'])}: "
-            + str(error["msg"]).removeprefix("Value error, ")
-            for error in exc.errors()
-        ]
-        raise InvalidLexicon(f"{source}: " + "; ".join(problems)) from exc
+    return validated(Lexicon, data, source, InvalidLexicon)
 
 
 def load_lexicon(path: Path) -> Lexicon:
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InvalidLexicon(f"{path}: cannot read ({exc.strerror})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidLexicon(f"{path}: not TOML ({exc})") from exc
-    return parse_lexicon(data, str(path))
+    return parse_lexicon(read_document(path, InvalidLexicon, suffixes=(".toml",)), str(path))
 
 
 @lru_cache(maxsize=1)

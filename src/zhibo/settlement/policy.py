@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tomllib
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from zhibo.kit.documents import SUFFIXES, read_document, validated
 from zhibo.kit.errors import InvalidInput, NotFound
 
 Event = Literal["confirmed", "delivered"]
@@ -185,39 +185,12 @@ class UnknownPolicy(NotFound):
 
 
 def parse_policy(data: Any, source: str = "policy") -> SettlementPolicy:
-    try:
-        return SettlementPolicy.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"]) or "(document)"
-            problems.append(f"{where}: {error['msg']}")
-        raise PolicyInvalid(f"{source}: " + "; ".join(problems)) from exc
+    return validated(SettlementPolicy, data, source, PolicyInvalid)
 
 
 def load_policy_file(path: Path) -> SettlementPolicy:
     """Read a policy from a .toml, .yaml/.yml or .json file."""
-    suffix = path.suffix.lower()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UnknownPolicy(f"policy: cannot read {path} ({exc.strerror})") from exc
-    try:
-        if suffix == ".toml":
-            data: Any = tomllib.loads(text)
-        elif suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        elif suffix == ".json":
-            data = json.loads(text)
-        else:
-            raise PolicyInvalid(f"{path.name}: use a .toml, .yaml, .yml or .json file")
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, ValueError) as exc:
-        raise PolicyInvalid(f"{path.name}: not valid {suffix[1:]} ({exc})") from exc
-    except Exception as exc:  # yaml.YAMLError without importing yaml eagerly
-        raise PolicyInvalid(f"{path.name}: not valid {suffix[1:]} ({exc})") from exc
-    return parse_policy(data, path.name)
+    return parse_policy(read_document(path, PolicyInvalid, unreadable=UnknownPolicy), path.name)
 
 
 def resolve_policy(name_or_file: str) -> SettlementPolicy:
@@ -225,7 +198,7 @@ def resolve_policy(name_or_file: str) -> SettlementPolicy:
     if name_or_file in BUILT_IN:
         return BUILT_IN[name_or_file]
     path = Path(name_or_file)
-    if path.suffix.lower() in (".toml", ".yaml", ".yml", ".json") or path.exists():
+    if path.suffix.lower() in SUFFIXES or path.exists():
         return load_policy_file(path)
     known = ", ".join(sorted(BUILT_IN))
     raise UnknownPolicy(f"policy: {name_or_file!r} is neither a built-in ({known}) nor a file")
