@@ -214,13 +214,8 @@ def concentration_findings(orders: pa.Table, rule: Rule, aware: bool = True) -> 
         seller_orders = orders_by_seller[seller]
         periods = periods_by_seller[seller]
         findings.append(
-            Finding(
-                detector=rule.detector,
-                rule_id=rule.id,
-                rule_version=rule.version,
-                rule_state=rule.state,
-                severity=rule.severity,
-                measures=rule.measures_to_apply(),
+            Finding.of(
+                rule,
                 entity_type="seller",
                 entity_id=seller,
                 user_ids=list(users),

@@ -221,13 +221,8 @@ def text_findings(events: pl.DataFrame, rules: RuleSet) -> list[Finding]:
             )
             at = from_us(row["t"], True)
             findings.append(
-                Finding(
-                    detector=rule.detector,
-                    rule_id=rule.id,
-                    rule_version=rule.version,
-                    rule_state=rule.state,
-                    severity=rule.severity,
-                    measures=rule.measures_to_apply(),
+                Finding.of(
+                    rule,
                     entity_type=entity_type,
                     entity_id=entity_id,
                     user_ids=[row["user_id"]],

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from zhibo.risk.rules import Measure, RuleState, Severity
+from zhibo.risk.rules import Measure, Rule, RuleState, Severity
 
 #: The columns of ``findings.csv`` (``user_ids`` and ``evidence`` as JSON text).
 CSV_COLUMNS = (
@@ -30,7 +30,7 @@ class Finding(BaseModel):
     """One finding: which rule (id and version) saw what, where, and the evidence behind it.
 
     A shadow rule's finding has no ``measures``; ``evidence`` holds the inputs (text spans,
-    orders, windows and feature values) from which :func:`zhibo.risk.replay.replay` recomputes
+    orders, windows and feature values) from which :func:`zhibo.risk.brushing.replay` recomputes
     the decision."""
 
     model_config = ConfigDict(frozen=True)
@@ -48,3 +48,17 @@ class Finding(BaseModel):
     window_start: datetime | None = None
     window_end: datetime | None = None
     evidence: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def of(cls, rule: Rule, **fields: Any) -> Finding:
+        """A finding of ``rule``: its id, version, state, severity and the measures its state
+        applies, with the rest from ``fields``."""
+        return cls(
+            detector=rule.detector,
+            rule_id=rule.id,
+            rule_version=rule.version,
+            rule_state=rule.state,
+            severity=rule.severity,
+            measures=rule.measures_to_apply(),
+            **fields,
+        )
