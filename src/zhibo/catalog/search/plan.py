@@ -546,7 +546,8 @@ class Planner:
         tier: int | None = position.key if position is not None else None
         tier_clause: Query | None = None
         tier_share = 1.0
-        if tier is None and self.estimated_matches(prepared) > RELEVANCE_EXACT_DOCS:
+        estimate = self.estimated_matches(prepared)
+        if tier is None and estimate > RELEVANCE_EXACT_DOCS:
             tier = self._relevance_tier(prepared, max(RELEVANCE_CANDIDATES, seen + limit + 1))
         if tier is not None:
             tier_clause, tier_share = self._tier_clause(prepared, tier)
@@ -596,8 +597,8 @@ class Planner:
         if tier_clause is None:
             return hits, total, True, next_position
         # Matches outside the tier were not counted: scale by the tier's share of the documents.
-        estimate = min(round(total / tier_share), self.estimated_matches(prepared))
-        return hits, max(estimate, total), False, next_position
+        scaled = min(round(total / tier_share), estimate)
+        return hits, max(scaled, total), False, next_position
 
     def _relevance_tier(self, prepared: Prepared, need: int) -> int | None:
         """The lowest sales key of the best-selling buckets that hold at least ``need`` matches
