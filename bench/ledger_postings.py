@@ -33,21 +33,17 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
+from bench.common import scratch_postgres
 from zhibo.kit import migrate
 from zhibo.kit.db import make_engine, session_factory
 from zhibo.ledger import Entry, Posting, check, post
 
-PG_ADMIN_URL = os.environ.get(
-    "ZHIBO_BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 POSTINGS_PER_ENTRY = 4
 SEED = 11
 
@@ -196,13 +192,7 @@ def baseline_sqlite(engine: Engine, batches: list[list[Entry]], table: str) -> f
 
 
 def run_postgresql(batches: list[list[Entry]]) -> dict[str, float]:
-    name = f"zhibo_bench_ledger_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
-    try:
-        migrate.upgrade(engine)
+    with scratch_postgres("zhibo_bench_ledger") as engine:
         figures = measure_ledger(engine, batches)
         figures["baseline_postings_per_s"] = baseline_postgresql(
             engine, batches, "bench_raw_postings"
@@ -211,11 +201,6 @@ def run_postgresql(batches: list[list[Entry]]) -> dict[str, float]:
             engine, batches, "bench_indexed_postings"
         )
         return figures
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def run_sqlite(batches: list[list[Entry]]) -> dict[str, float]:

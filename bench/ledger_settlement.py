@@ -22,20 +22,17 @@ orders in 30 s.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
-import uuid
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-PG_ADMIN_URL = os.environ.get(
-    "ZHIBO_BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
+from bench.common import scratch_postgres
+
 PARTNERS = 200
 STREAMERS = 5_000
 TARGET_SECONDS = 30.0
@@ -203,27 +200,13 @@ def settle(engine: Engine, mark_orders: bool) -> dict[str, Any]:
 
 
 def run_postgresql(orders: int, mark_orders: bool) -> dict[str, Any]:
-    from zhibo.kit import migrate
-    from zhibo.kit.db import make_engine
-
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"zhibo_bench_settle_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
-    try:
-        migrate.upgrade(engine)
+    with scratch_postgres("zhibo_bench_settle") as engine:
         started = time.perf_counter()
         populate(engine, orders)
         setup = time.perf_counter() - started
         figures = settle(engine, mark_orders)
         figures["setup_seconds"] = round(setup, 1)
         return figures
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def run_sqlite(orders: int, mark_orders: bool) -> dict[str, Any]:
