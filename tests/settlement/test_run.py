@@ -25,7 +25,8 @@ from zhibo.models import (
     Role,
     SettlementItem,
 )
-from zhibo.models.settlement import PayeeKind
+from zhibo.models.settlement import PayeeKind, SettlementPending
+from zhibo.orders import service as orders_service
 from zhibo.settlement import choices, statements
 from zhibo.settlement.accrual import accrue, announce_rate_change
 from zhibo.settlement.config import SettlementSettings
@@ -65,9 +66,13 @@ def test_commission_settles_on_the_5th_and_refund_after_is_clawed_back(engine: E
         net = [statements.commission_out(db.get(OrderCommission, i)) for i in ids]  # type: ignore[arg-type]
         streamer_net = sum(row.current_streamer_net_fen for row in net)
         partner_net = sum(row.current_partner_fen for row in net)
-        assert {o.status for o in db.scalars(select(Order).where(Order.id.in_(ids)))} == {
-            OrderStatus.SETTLED
-        }
+        # The rows stay confirmed; callers see the state settlement recorded.
+        rows = db.scalars(select(Order).where(Order.id.in_(ids))).all()
+        assert {o.status for o in rows} == {OrderStatus.CONFIRMED}
+        shown = orders_service.present(db, rows)
+        assert {o.status for o in shown} == {OrderStatus.SETTLED}
+        assert {o.settled_at for o in shown} == {datetime(2026, 12, 5, tzinfo=UTC)}
+        assert db.scalar(select(func.count()).select_from(SettlementPending)) == 0
         balance = statements.balance_for(db, PayeeKind.STREAMER, streamer_id)
         assert balance.paid_fen == streamer_net and balance.pending_fen == 0
         assert statements.balance_for(db, PayeeKind.PARTNER, agency_id).paid_fen == partner_net

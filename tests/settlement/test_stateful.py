@@ -1,5 +1,7 @@
 """Hypothesis stateful test: random sequences of orders, partial refunds, confirmations, policy
-changes and settlement runs. After every run:
+changes and settlement runs. Orders are paid and refunded either through the orders service
+(commission accrued and adjusted in the same transaction) or written directly (as bulk loads
+are: the runs' batch accrual picks them up), mixed. After every run:
 
 * the ledger balances to zero and every order traces to its postings (``ledger.check``);
 * no order is settled twice (one commission item per order);
@@ -23,9 +25,11 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from tests import builders as b
 from tests.settlement.helpers import confirm, paid_order, refund, shop
 from zhibo import ledger
 from zhibo.kit import migrate
+from zhibo.kit.auth import Principal
 from zhibo.kit.db import make_engine, unit_of_work
 from zhibo.models import (
     CommissionRefund,
@@ -36,14 +40,18 @@ from zhibo.models import (
     PayoutBatch,
     Product,
     Refund,
+    Role,
     SettlementItem,
 )
 from zhibo.models.settlement import ItemKind, PayeeKind
+from zhibo.orders import service as orders
+from zhibo.orders.schemas import OrderCreate, RefundCreate
 from zhibo.settlement import choices
 from zhibo.settlement.policy import BUILT_IN, After, Reserve, SettlementPolicy
 from zhibo.settlement.run import run_settlement
 
 _TEMPLATE: Path | None = None
+OPERATOR = Principal(Role.OPERATOR)
 
 POLICIES = [
     *BUILT_IN.values(),
@@ -80,6 +88,9 @@ class Settlement(RuleBasedStateMachine):
             world = shop(db, streamers=3, price_fen=12_345)
             self.sessions = [live.id for live in world.sessions]
             self.product = world.product.id
+            for live in world.sessions:
+                b.shelf_item(db, session_row=live, product_row=world.product)
+            self.buyer = b.viewer(db).id
         self.orders: list[int] = []
         self.runs = 0
 
@@ -87,8 +98,24 @@ class Settlement(RuleBasedStateMachine):
         self.engine.dispose()
         shutil.rmtree(self.directory, ignore_errors=True)
 
-    @rule(streamer=st.integers(0, 2), quantity=st.integers(1, 3))
-    def place_order(self, streamer: int, quantity: int) -> None:
+    @rule(streamer=st.integers(0, 2), quantity=st.integers(1, 3), at_payment=st.booleans())
+    def place_order(self, streamer: int, quantity: int, at_payment: bool) -> None:
+        if at_payment:
+            with unit_of_work(self.engine) as db:
+                order = orders.place_order(
+                    db,
+                    OPERATOR,
+                    OrderCreate(
+                        session_id=self.sessions[streamer],
+                        product_id=self.product,
+                        quantity=quantity,
+                        buyer_id=self.buyer,
+                    ),
+                    at=self.now,
+                )
+                assert db.get(OrderCommission, order.id) is not None
+                self.orders.append(order.id)
+            return
         with unit_of_work(self.engine) as db:
             live = db.get(LiveSession, self.sessions[streamer])
             product = db.get(Product, self.product)
@@ -116,8 +143,8 @@ class Settlement(RuleBasedStateMachine):
                 confirm(order, self.now)
 
     @precondition(lambda self: self.orders)
-    @rule(pick=st.integers(0, 10**6), share=st.integers(1, 100))
-    def partial_refund(self, pick: int, share: int) -> None:
+    @rule(pick=st.integers(0, 10**6), share=st.integers(1, 100), at_refund=st.booleans())
+    def partial_refund(self, pick: int, share: int, at_refund: bool) -> None:
         with unit_of_work(self.engine) as db:
             refundable = db.scalars(
                 select(Order).where(Order.status != OrderStatus.REFUNDED).order_by(Order.id)
@@ -125,7 +152,11 @@ class Settlement(RuleBasedStateMachine):
             if refundable:
                 order = refundable[pick % len(refundable)]
                 left = order.amount_fen - order.refunded_fen
-                refund(db, order, max(1, left * share // 100), self.now)
+                amount = max(1, left * share // 100)
+                if at_refund:
+                    orders.refund(db, OPERATOR, order.id, RefundCreate(amount_fen=amount), self.now)
+                else:
+                    refund(db, order, amount, self.now)
 
     @rule(policy=st.sampled_from(POLICIES))
     def change_policy(self, policy: SettlementPolicy) -> None:

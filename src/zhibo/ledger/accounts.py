@@ -11,6 +11,7 @@ A code is lower-case segments joined by ``:``: the first segment is the account'
 ``commission_payable:partner:<id>``     a partner's share of commission (liability)
 ``platform_fee_revenue``                the platform's service fee (revenue)
 ``tax_withheld``                        tax withheld for the authorities (liability)
+``slot_fees_held``                      brands' slot fees, held until settled (liability)
 ``reserve:streamer:<id>``               commission held back as a refund reserve
 ``payouts:streamer:<id>``               cash paid out to a payee (clearing)
 ``cash``                                the platform's bank balance (asset)

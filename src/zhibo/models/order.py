@@ -7,6 +7,11 @@ Lifecycle::
 
 Partial refunds keep the status and add to ``refunded_fen``; a refund that reaches the amount
 makes the order ``refunded``.
+
+Settlement records that an order is settled in its own tables (the order's ``commission``
+settlement item) and, by default, does not rewrite the row: a confirmed order with that item
+is shown as ``settled`` by the orders API (``zhibo.orders.service.present``). ``settle`` moves
+the row itself only when ``ZHIBO_SETTLEMENT_MARK_ORDERS_SETTLED`` is on.
 """
 
 from __future__ import annotations

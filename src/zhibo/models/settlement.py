@@ -114,6 +114,23 @@ class OrderCommission(Base):
     paid_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class SettlementPending(Base):
+    """An accrued order whose commission no settlement run has made payable yet.
+
+    Written with the commission row, deleted by the run that itemises the order, in the same
+    transaction as its settlement item: a run reads only what is still to settle, not the
+    whole history, and never updates ``orders`` (a million-row update rewrites every row and
+    its six indexes; deleting from this one-column table marks a tuple). An order's settled
+    state is the existence of its ``commission`` settlement item.
+    """
+
+    __tablename__ = "settlement_pending"
+
+    #: The order (``orders.id``); no foreign key, like the other bulk-written settlement rows.
+    #: On SQLite an INTEGER key is the rowid itself: one b-tree, not a table and an index.
+    order_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+
+
 class CommissionRefund(Base):
     """One refund applied to an order's commission (append-only)."""
 
@@ -154,6 +171,9 @@ class SlotFeeTerms(Base):
     sales_target_fen: Mapped[int | None] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(Currency, default="CNY")
     agreed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: The product's sales in the session (amount paid net of refunds) when the fee was
+    #: settled, in fen: the input of the refund decision.
+    sales_fen: Mapped[int | None] = mapped_column(BigInteger)
     #: Set when the fee was settled after the session: what the brand got back, in fen.
     refunded_fen: Mapped[int | None] = mapped_column(BigInteger)
     #: Tax withheld from the part the streamer kept, in fen (set at settlement).

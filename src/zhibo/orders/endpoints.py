@@ -34,7 +34,7 @@ def list_orders(
     session_id: int | None = None,
 ) -> Page[OrderOut]:
     rows, next_cursor = service.list_orders(db, principal, cursor, limit, status, session_id)
-    return Page(items=[OrderOut.model_validate(row) for row in rows], next_cursor=next_cursor)
+    return Page(items=service.present(db, rows), next_cursor=next_cursor)
 
 
 @router.post("/orders", response_model=OrderOut, status_code=201)
@@ -44,12 +44,12 @@ def place_order(db: DB, principal: Buyers, body: OrderCreate) -> OrderOut:
 
 @router.get("/orders/{order_id}", response_model=OrderOut)
 def get_order(db: DB, principal: Anyone, order_id: int) -> OrderOut:
-    return OrderOut.model_validate(service.get_order(db, principal, order_id))
+    return service.present(db, [service.get_order(db, principal, order_id)])[0]
 
 
 def _advance(action: str) -> Callable[..., OrderOut]:
     def endpoint(db: DB, principal: Operator, order_id: int) -> OrderOut:
-        return OrderOut.model_validate(service.advance(db, principal, order_id, action))
+        return service.present(db, [service.advance(db, principal, order_id, action)])[0]
 
     endpoint.__name__ = f"{action}_order"
     return endpoint
@@ -67,4 +67,4 @@ for _action in ("ship", "deliver", "confirm"):
 
 @router.post("/orders/{order_id}/refunds", response_model=OrderOut)
 def refund_order(db: DB, principal: Operator, order_id: int, body: RefundCreate) -> OrderOut:
-    return OrderOut.model_validate(service.refund(db, principal, order_id, body))
+    return service.present(db, [service.refund(db, principal, order_id, body)])[0]

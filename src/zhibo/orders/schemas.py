@@ -42,5 +42,7 @@ class OrderOut(OutSchema):
     shipped_at: datetime | None
     delivered_at: datetime | None
     confirmed_at: datetime | None
+    #: When a settlement run made the order's commission payable (status ``settled``).
+    settled_at: datetime | None = None
     refunded_fen: int
     refunded_at: datetime | None

@@ -1,11 +1,15 @@
-"""What orders do: place an order in a live session, move it through its lifecycle, refund."""
+"""What orders do: place an order in a live session, move it through its lifecycle, refund.
+
+Payment accrues the order's commission, and a refund adjusts it, in the same transaction
+(``zhibo.settlement``'s service).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from zhibo.kit.auth import Principal
@@ -25,7 +29,8 @@ from zhibo.models import (
 )
 from zhibo.models.session import SessionStatus
 from zhibo.orders.repository import orders_visible_to
-from zhibo.orders.schemas import OrderCreate, RefundCreate
+from zhibo.orders.schemas import OrderCreate, OrderOut, RefundCreate
+from zhibo.settlement import service as settlement
 
 
 class OutOfStock(Conflict):
@@ -83,6 +88,13 @@ def place_order(
     )
     session.add(order)
     session.flush()
+    # Payment and commission are one transaction: the order never exists without its
+    # commission row and ledger entries.
+    settlement.on_order_paid(session, order.id)
+    # Real-time risk: the room's recent orders against the brushing rule (never refuses).
+    from zhibo.risk.realtime import on_order_placed
+
+    on_order_placed(session, order)
     return order
 
 
@@ -95,11 +107,39 @@ def list_orders(
     session_id: int | None = None,
 ) -> tuple[Sequence[Order], str | None]:
     query = orders_visible_to(principal)
-    if status is not None:
+    # Settlement does not rewrite order rows: a confirmed order is settled once a run has
+    # itemised it (older databases may hold rows moved to ``settled``).
+    if status == OrderStatus.SETTLED:
+        query = query.where(
+            or_(
+                Order.status == OrderStatus.SETTLED,
+                and_(Order.status == OrderStatus.CONFIRMED, settlement.order_settled()),
+            )
+        )
+    elif status == OrderStatus.CONFIRMED:
+        query = query.where(Order.status == status, ~settlement.order_settled())
+    elif status is not None:
         query = query.where(Order.status == status)
     if session_id is not None:
         query = query.where(Order.session_id == session_id)
     return paginate(session, query, Order.id, cursor, limit)
+
+
+def present(session: Session, orders: Sequence[Order]) -> list[OrderOut]:
+    """Orders as callers see them: a confirmed order a settlement run has itemised is
+    ``settled``, with the run's day as ``settled_at``."""
+    settled = settlement.settled_at(
+        session, [order.id for order in orders if order.status == OrderStatus.CONFIRMED]
+    )
+    out = []
+    for order in orders:
+        row = OrderOut.model_validate(order)
+        if order.id in settled:
+            row = row.model_copy(
+                update={"status": OrderStatus.SETTLED, "settled_at": settled[order.id]}
+            )
+        out.append(row)
+    return out
 
 
 def get_order(session: Session, principal: Principal, order_id: int) -> Order:
@@ -126,17 +166,27 @@ def refund(
     data: RefundCreate,
     at: datetime | None = None,
 ) -> Order:
-    order = get_order(session, principal, order_id)
+    # Locked: two refunds of one order at once must add up, not overwrite each other.
+    order = session.scalar(
+        orders_visible_to(principal)
+        .where(Order.id == order_id)
+        .with_for_update(of=Order)
+        .execution_options(populate_existing=True)
+    )
+    if order is None:
+        raise NotFound(f"order: no order with id {order_id}")
     when = at or utcnow()
     order.refund(data.amount_fen, when)
-    session.add(
-        Refund(
-            order_id=order.id,
-            amount_fen=data.amount_fen,
-            currency=order.currency,
-            reason=data.reason,
-            refunded_at=when,
-        )
+    row = Refund(
+        order_id=order.id,
+        amount_fen=data.amount_fen,
+        currency=order.currency,
+        reason=data.reason,
+        refunded_at=when,
     )
+    session.add(row)
     session.flush()
+    # Commission is reduced (before settlement) or clawed back (after) with the refund,
+    # unless a settlement run is in progress: the next accrual applies it then.
+    settlement.on_order_refunded(session, row.id)
     return order

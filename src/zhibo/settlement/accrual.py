@@ -1,10 +1,25 @@
 """Commission on payment and its adjustment on refunds: the rows in ``order_commissions`` and
 ``commission_refunds``, and their ledger entries.
 
-Accrual is batched and idempotent: it picks up every paid order without a commission row and
-every refund not yet applied, in chunks, keyed so that running it twice changes nothing. It runs
-at the start of every settlement run (under the same lock) and on its own (``zhibo settle
-accrue``).
+Two paths share one computation (``_accrue_orders``, ``_apply_refunds``):
+
+* **At payment** (``accrue_order``, called by ``zhibo.orders`` in the transaction that records
+  the payment) and **at refund** (``apply_refund``): the commission row and its ledger entries
+  are written with the order or refund, or not at all.
+* **In batches** (``accrue``; the start of every settlement run; ``zhibo settle accrue``): every
+  paid order without a commission row (bulk loads, imports, benchmarks) and every refund not yet
+  applied, in chunks.
+
+Both are idempotent: ``order_commissions`` and ``commission_refunds`` are keyed by order and
+refund, the ledger keys (``order:{id}:paid``, ``order:{id}:commission``, ``refund:{id}``) are
+deterministic, and each path only picks up what has no row yet, so paying twice or a batch
+running afterwards changes nothing.
+
+A refund is applied at once only when no settlement run is in progress (on PostgreSQL: the
+shared side of the settlement advisory lock, tried without waiting). Otherwise it is left for
+the next accrual, which decides with the run's items committed whether it came before or
+after settlement; applied at once, it could be judged "before settlement" while the run is
+settling the order's unrefunded commission.
 """
 
 from __future__ import annotations
@@ -15,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Row, Select, Table, insert, select
 from sqlalchemy.orm import Session
 
 from zhibo import ledger
@@ -31,14 +46,16 @@ from zhibo.models import (
     Refund,
     SettlementItem,
 )
-from zhibo.models.settlement import ItemKind
+from zhibo.models.settlement import ItemKind, SettlementPending
 from zhibo.settlement.commission import Split, refund_adjustment, split_commission
 from zhibo.settlement.config import SettlementSettings, get_settlement_settings
+from zhibo.settlement.locking import lock_settlement_in_transaction, try_share_settlement_lock
 from zhibo.settlement.postings import order_entries, refund_entry
 
 # Core tables: executemany through Core skips the ORM's per-row bookkeeping.
 _COMMISSIONS = cast(Table, OrderCommission.__table__)
 _REFUNDS = cast(Table, CommissionRefund.__table__)
+_PENDING = cast(Table, SettlementPending.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +118,11 @@ def accrue(
     """Commission for every paid order without it, then every refund not yet applied.
 
     Flushes but does not commit; callers wanting chunked commits call ``accrue_orders_chunk``
-    and ``accrue_refunds_chunk`` themselves.
+    and ``accrue_refunds_chunk`` themselves. Waits for a settlement run in progress to end (a
+    run accrues at its start, under its lock).
     """
     settings = settings or get_settlement_settings()
+    lock_settlement_in_transaction(db)
     orders = refunds = 0
     while count := accrue_orders_chunk(db, settings, chunk):
         orders += count
@@ -112,8 +131,9 @@ def accrue(
     return Accrued(orders, refunds)
 
 
-def accrue_orders_chunk(db: Session, settings: SettlementSettings, chunk: int) -> int:
-    rows = db.execute(
+def _orders_to_accrue() -> Select[*tuple[Any, ...]]:
+    """Paid orders with a streamer and no commission row yet, with what accrual needs."""
+    return (
         select(
             Order.id,
             Order.amount_fen,
@@ -128,9 +148,32 @@ def accrue_orders_chunk(db: Session, settings: SettlementSettings, chunk: int) -
         .join(Product, Product.id == Order.product_id)
         .outerjoin(OrderCommission, OrderCommission.order_id == Order.id)
         .where(OrderCommission.order_id.is_(None), Order.streamer_id.is_not(None))
-        .order_by(Order.id)
-        .limit(chunk)
-    ).all()
+    )
+
+
+def accrue_orders_chunk(db: Session, settings: SettlementSettings, chunk: int) -> int:
+    """The next ``chunk`` orders without commission (batch path)."""
+    rows = db.execute(_orders_to_accrue().order_by(Order.id).limit(chunk)).all()
+    return _accrue_orders(db, rows, settings)
+
+
+def accrue_order(
+    db: Session, order_id: int, settings: SettlementSettings | None = None
+) -> OrderCommission | None:
+    """Commission on one order, at payment, in the caller's transaction.
+
+    Idempotent: an order accrued already (by an earlier call or a batch) is returned as it is.
+    None for an order without a streamer (nobody earns commission on it).
+    """
+    settings = settings or get_settlement_settings()
+    db.flush()
+    rows = db.execute(_orders_to_accrue().where(Order.id == order_id)).all()
+    _accrue_orders(db, rows, settings)
+    return db.get(OrderCommission, order_id)
+
+
+def _accrue_orders(db: Session, rows: Sequence[Row[Any]], settings: SettlementSettings) -> int:
+    """Commission rows and ledger entries for ``rows`` (of ``_orders_to_accrue``)."""
     if not rows:
         return 0
     contracts = _contracts(db, {row.streamer_id for row in rows})
@@ -184,6 +227,7 @@ def accrue_orders_chunk(db: Session, settings: SettlementSettings, chunk: int) -
             paid_at=row.paid_at,
         )
     db.execute(insert(_COMMISSIONS), commissions)
+    db.execute(insert(_PENDING), [{"order_id": row.id} for row in rows])
     ledger.post(db, entries)
     return len(rows)
 
@@ -205,24 +249,80 @@ def current_split(row: OrderCommission) -> Split:
     )
 
 
-def accrue_refunds_chunk(db: Session, chunk: int) -> int:
-    refunds = db.execute(
+def _refunds_to_apply() -> Select[*tuple[Any, ...]]:
+    """Refunds of accrued orders not yet applied to their commission."""
+    return (
         select(Refund.id, Refund.order_id, Refund.amount_fen, Refund.refunded_at)
         .join(OrderCommission, OrderCommission.order_id == Refund.order_id)
         .outerjoin(CommissionRefund, CommissionRefund.refund_id == Refund.id)
         .where(CommissionRefund.refund_id.is_(None))
-        .order_by(Refund.order_id, Refund.refunded_at, Refund.id)
-        .limit(chunk)
+    )
+
+
+def accrue_refunds_chunk(db: Session, chunk: int) -> int:
+    """The next ``chunk`` refunds not yet applied (batch path)."""
+    refunds = db.execute(
+        _refunds_to_apply().order_by(Refund.order_id, Refund.refunded_at, Refund.id).limit(chunk)
     ).all()
+    return _apply_refunds(db, refunds)
+
+
+def apply_refund(
+    db: Session, refund_id: int, settings: SettlementSettings | None = None
+) -> CommissionRefund | None:
+    """Apply one refund to its order's commission now, in the caller's transaction.
+
+    The order is accrued first if it was not (a bulk-loaded order). Returns None, leaving the
+    refund to the next accrual, when a settlement run is in progress (see the module's
+    docstring) or the order earns no commission. Idempotent: an applied refund is returned.
+    """
+    db.flush()  # on SQLite this takes the write lock: no run can commit items under us
+    applied = db.get(CommissionRefund, refund_id)
+    if applied is not None:
+        return applied
+    if not try_share_settlement_lock(db):
+        return None
+    refund = db.get(Refund, refund_id)
+    if refund is None:
+        raise NotFound(f"refund_id: no refund with id {refund_id}")
+    accrue_order(db, refund.order_id, settings)
+    # Earlier refunds of the order first: adjustments are differences of cumulative totals.
+    pending = db.execute(
+        _refunds_to_apply()
+        .where(Refund.order_id == refund.order_id)
+        .order_by(Refund.refunded_at, Refund.id)
+    ).all()
+    _apply_refunds(db, pending)
+    return db.get(CommissionRefund, refund_id)
+
+
+def _apply_refunds(db: Session, refunds: Sequence[Row[Any]]) -> int:
+    """Commission refund rows and ledger entries for ``refunds`` (of ``_refunds_to_apply``),
+    in order per order."""
     if not refunds:
         return 0
     order_ids = sorted({row.order_id for row in refunds})
+    # Lock the commission rows, then read them (and what is applied) fresh: another
+    # transaction may have applied some of these refunds while we waited.
     commissions = {
         row.order_id: row
         for row in db.scalars(
-            select(OrderCommission).where(OrderCommission.order_id.in_(order_ids))
+            select(OrderCommission)
+            .where(OrderCommission.order_id.in_(order_ids))
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
     }
+    done = set(
+        db.scalars(
+            select(CommissionRefund.refund_id).where(
+                CommissionRefund.refund_id.in_([row.id for row in refunds])
+            )
+        )
+    )
+    refunds = [row for row in refunds if row.id not in done]
+    if not refunds:
+        return 0
     settled = set(
         db.scalars(
             select(SettlementItem.source_id).where(

@@ -6,7 +6,8 @@ Set-based SQL, one query per rule, each listing at most ``LIST_LIMIT`` problems:
 * each refund applied to commission has its ``refund`` entry;
 * per order, the postings on commission-payable accounts equal the payees' commission net of
   refunds (streamer net of tax, plus partner) — amounts, not just presence;
-* every payout batch that moved money has its ledger entry.
+* every payout batch that moved money has its ledger entry;
+* every slot fee agreed has its payment entry, and every one settled its settlement entry.
 """
 
 from __future__ import annotations
@@ -62,6 +63,17 @@ WHERE (b.paid_fen <> 0 OR b.reserve_held_fen <> 0 OR b.reserve_released_fen <> 0
 ORDER BY b.id LIMIT :limit
 """
 
+_MISSING_SLOT_FEE_ENTRIES = """
+SELECT t.shelf_item_id, k.suffix FROM slot_fee_terms t
+CROSS JOIN (SELECT '\\:paid' AS suffix UNION ALL SELECT '') k
+WHERE t.slot_fee_fen > 0 AND (k.suffix <> '' OR t.settled_at IS NOT NULL)
+  AND NOT EXISTS (
+    SELECT 1 FROM ledger_entries e
+    WHERE e.key = 'slot_fee:' || CAST(t.shelf_item_id AS VARCHAR(20)) || k.suffix
+)
+ORDER BY t.shelf_item_id LIMIT :limit
+"""
+
 
 def order_traces(db: Session) -> Iterator[Problem]:
     """Registered with ``zhibo.ledger.register_order_check``."""
@@ -80,3 +92,10 @@ def order_traces(db: Session) -> Iterator[Problem]:
         )
     for batch_id, key in db.execute(text(_MISSING_PAYOUT_ENTRIES), limit):
         yield Problem(None, key, f"payout batch {batch_id} has no ledger entry")
+    for shelf_item_id, suffix in db.execute(text(_MISSING_SLOT_FEE_ENTRIES), limit):
+        yield Problem(
+            None,
+            f"slot_fee:{shelf_item_id}{suffix}",
+            f"slot fee of shelf item {shelf_item_id} has no "
+            f"{'payment' if suffix else 'settlement'} entry",
+        )

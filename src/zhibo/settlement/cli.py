@@ -1,5 +1,5 @@
 """``zhibo settle``: accrue commission, run settlements, compare policies, choose the policy,
-read statements and upcoming payouts."""
+read statements and upcoming payouts, agree and settle slot fees."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ settle_app = typer.Typer(
 )
 policy_app = typer.Typer(help="Settlement policies: list, check, show, set.", no_args_is_help=True)
 settle_app.add_typer(policy_app, name="policy")
+slot_fee_app = typer.Typer(
+    help="Slot fees (坑位费) per session-product: agree, settle, list.", no_args_is_help=True
+)
+settle_app.add_typer(slot_fee_app, name="slot-fee")
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON on standard output")]
 
@@ -304,3 +308,112 @@ def policy_set(
     except ZhiboError as error:
         fail(error, 2)
     err.print(f"active policy: {chosen.label} ({chosen.digest[:12]})")
+
+
+SessionOption = Annotated[int, typer.Option("--session", help="Live session id")]
+ProductOption = Annotated[int, typer.Option("--product", help="Product id")]
+
+
+def _print_slot_fee(fee: dict[str, Any]) -> None:
+    from zhibo.kit.money import yuan
+
+    target = f"target {yuan(fee['sales_target_fen'])}" if fee["sales_target_fen"] else "fixed"
+    line = (
+        f"session {fee['session_id']} product {fee['product_id']}: "
+        f"{yuan(fee['slot_fee_fen'])} ({target})"
+    )
+    if fee["settled_at"]:
+        line += (
+            f", settled: sales {yuan(fee['sales_fen'])}, refunded {yuan(fee['refunded_fen'])}, "
+            f"tax {yuan(fee['tax_fen'])}, streamer {yuan(fee['streamer_net_fen'])}"
+        )
+    typer.echo(line)
+
+
+@slot_fee_app.command("agree")
+def slot_fee_agree(
+    session: SessionOption,
+    product: ProductOption,
+    fee: Annotated[int, typer.Option("--fee", help="Slot fee in fen (≥ 0)")],
+    target: Annotated[
+        int | None,
+        typer.Option("--target", help="Sales target in fen (> 0); omit for a fixed fee"),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Agree a session-product's slot fee up front (as an operator); the brand's payment is
+    posted to the ledger. The same terms again are a no-op."""
+    from pydantic import ValidationError
+
+    from zhibo.kit.auth import Principal
+    from zhibo.kit.db import unit_of_work
+    from zhibo.kit.time import utcnow
+    from zhibo.models import Role
+    from zhibo.settlement import slots
+    from zhibo.settlement.schemas import SlotFeeCreate
+
+    if fee < 0:
+        fail(f"--fee: must not be negative, got {fee}", 2)
+    if target is not None and target <= 0:
+        fail(f"--target: must be positive, got {target}", 2)
+    try:
+        body = SlotFeeCreate(
+            session_id=session, product_id=product, slot_fee_fen=fee, sales_target_fen=target
+        )
+        with unit_of_work(ready_engine()) as db:
+            out = slots.agree(db, Principal(Role.OPERATOR), body, utcnow())
+    except ZhiboError as error:
+        fail(error, 2)
+    except ValidationError as error:
+        first = error.errors()[0]
+        fail(f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}", 2)
+    data = out.model_dump(mode="json")
+    if as_json:
+        _echo_json(data)
+    else:
+        _print_slot_fee(data)
+
+
+@slot_fee_app.command("settle")
+def slot_fee_settle(
+    session: SessionOption, product: ProductOption, as_json: AsJson = False
+) -> None:
+    """Settle a slot fee after its session ended: the brand's pro-rata part back, the rest to
+    the streamer less tax (settlement runs do this for every ended session too)."""
+    from zhibo.kit.auth import Principal
+    from zhibo.kit.db import unit_of_work
+    from zhibo.kit.time import utcnow
+    from zhibo.models import Role
+    from zhibo.settlement import slots
+
+    try:
+        with unit_of_work(ready_engine()) as db:
+            out = slots.settle(db, Principal(Role.OPERATOR), session, product, utcnow())
+    except ZhiboError as error:
+        fail(error, 2)
+    data = out.model_dump(mode="json")
+    if as_json:
+        _echo_json(data)
+    else:
+        _print_slot_fee(data)
+
+
+@slot_fee_app.command("list")
+def slot_fee_list(
+    session: Annotated[int | None, typer.Option("--session", help="Only this session")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Agreed slot fees, oldest first (up to 500)."""
+    from zhibo.kit.auth import Principal
+    from zhibo.kit.db import unit_of_work
+    from zhibo.models import Role
+    from zhibo.settlement import slots
+
+    with unit_of_work(ready_engine()) as db:
+        rows, _ = slots.list_slot_fees(db, Principal(Role.OPERATOR), None, 500, session)
+    data = [row.model_dump(mode="json") for row in rows]
+    if as_json:
+        _echo_json(data)
+        return
+    for fee in data:
+        _print_slot_fee(fee)

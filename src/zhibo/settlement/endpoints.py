@@ -12,9 +12,10 @@ from zhibo.kit.api import ALL_ROLES, DB, ERROR_RESPONSES, READERS, require
 from zhibo.kit.auth import Principal
 from zhibo.kit.errors import Forbidden, InvalidInput
 from zhibo.kit.pagination import Page
+from zhibo.kit.time import utcnow
 from zhibo.models import Role
 from zhibo.models.settlement import PayeeKind
-from zhibo.settlement import choices, service, statements
+from zhibo.settlement import choices, service, slots, statements
 from zhibo.settlement.accrual import accrue
 from zhibo.settlement.schemas import (
     AccruedOut,
@@ -29,6 +30,8 @@ from zhibo.settlement.schemas import (
     PolicyRef,
     RunCreate,
     RunOut,
+    SlotFeeCreate,
+    SlotFeeOut,
     StatementOut,
     UpcomingOut,
 )
@@ -120,6 +123,53 @@ def upcoming(
 ) -> UpcomingOut:
     """Commission not yet settled, by the day the active policy makes it payable."""
     return service.upcoming_for(db, principal, payee_kind, payee_id)
+
+
+@router.get("/slot-fees", response_model=Page[SlotFeeOut])
+def list_slot_fees(
+    db: DB,
+    principal: Annotated[
+        Principal, Depends(require(Role.BRAND, Role.STREAMER, Role.PARTNER, *READERS))
+    ],
+    session_id: Annotated[int | None, Query(ge=1)] = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[SlotFeeOut]:
+    """Slot fees (坑位费): a brand sees its products', a streamer its sessions', a partner its
+    streamers'."""
+    items, next_cursor = slots.list_slot_fees(db, principal, cursor, limit, session_id)
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.post("/slot-fees", response_model=SlotFeeOut, status_code=201)
+def agree_slot_fee(
+    db: DB,
+    principal: Annotated[Principal, Depends(require(Role.BRAND, Role.OPERATOR))],
+    body: SlotFeeCreate,
+) -> SlotFeeOut:
+    """A brand (for its own products) or an operator agrees a session-product's slot fee, up
+    front: fixed, or refundable pro rata to ``sales_target_fen``. Agreeing the same terms
+    again is a no-op; other terms are a 409."""
+    return slots.agree(db, principal, body, utcnow())
+
+
+@router.get("/slot-fees/{session_id}/{product_id}", response_model=SlotFeeOut)
+def get_slot_fee(
+    db: DB,
+    principal: Annotated[
+        Principal, Depends(require(Role.BRAND, Role.STREAMER, Role.PARTNER, *READERS))
+    ],
+    session_id: int,
+    product_id: int,
+) -> SlotFeeOut:
+    return slots.get_slot_fee(db, principal, session_id, product_id)
+
+
+@router.post("/slot-fees/{session_id}/{product_id}/settle", response_model=SlotFeeOut)
+def settle_slot_fee(db: DB, principal: Operator, session_id: int, product_id: int) -> SlotFeeOut:
+    """Settle after the session ended: refund the brand's pro-rata part, credit the streamer
+    (less tax). Settlement runs do this for every ended session too."""
+    return slots.settle(db, principal, session_id, product_id, utcnow())
 
 
 @router.get("/policies", response_model=list[PolicyOut])

@@ -1,5 +1,6 @@
 """Settlement policies are data: when commission becomes payable, how much is held in reserve
-and for how long, and how much sooner each streamer level is paid.
+and for how long, and how much sooner each streamer level is paid (its own per-level table, or
+``acceleration_from = "grading"``: the level's unlocks in the grading model).
 
 A policy is a versioned Pydantic document, loadable from TOML, YAML or JSON; unknown fields,
 negative numbers and rates over 100 % are refused with the field named. Its ``digest`` (SHA-256
@@ -15,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from zhibo.kit.documents import SUFFIXES, read_document, validated
 from zhibo.kit.errors import InvalidInput, NotFound
@@ -82,7 +83,14 @@ class SettlementPolicy(_Strict):
     schedule: Schedule
     reserve: Reserve | None = None
     #: Streamer level (0..5) → days sooner than the schedule (never before the event itself).
+    #: With ``acceleration_from = "grading"`` this is filled in by ``resolved()`` only.
     acceleration_days: dict[int, int] = Field(default_factory=dict)
+    #: Where per-level acceleration comes from. ``policy``: ``acceleration_days`` above.
+    #: ``grading``: each level's ``settlement_acceleration_days`` in the active grading model
+    #: (one source of truth with the level's other unlocks); a run records the days it used.
+    acceleration_from: Literal["policy", "grading"] = "policy"
+    #: Set by ``resolved()``: the grading model version ``acceleration_days`` was copied from.
+    acceleration_model: str | None = Field(default=None, max_length=64)
 
     @field_validator("acceleration_days")
     @classmethod
@@ -94,6 +102,46 @@ class SettlementPolicy(_Strict):
                 raise ValueError(f"level {level}: {days} days is outside 0..{MAX_DAYS}")
         return dict(sorted(value.items()))
 
+    @model_validator(mode="after")
+    def _one_source(self) -> SettlementPolicy:
+        if self.acceleration_from == "policy" and self.acceleration_model is not None:
+            raise ValueError("acceleration_model: only set when acceleration_from = 'grading'")
+        if (
+            self.acceleration_from == "grading"
+            and self.acceleration_model is None
+            and self.acceleration_days
+        ):
+            raise ValueError(
+                "acceleration_days: acceleration_from = 'grading' takes the days from the "
+                "grading model; leave acceleration_days out"
+            )
+        return self
+
+    def resolved(self) -> SettlementPolicy:
+        """This policy with acceleration taken from the grading model copied in (days and model
+        version), as a run records it; other policies are returned unchanged."""
+        if self.acceleration_from != "grading" or self.acceleration_model is not None:
+            return self
+        from zhibo.grading.service import active_model
+
+        model = active_model()
+        days = {
+            level.level: level.unlocks.settlement_acceleration_days
+            for level in model.levels
+            if level.unlocks.settlement_acceleration_days
+        }
+        document = self.model_dump(mode="json")
+        document.update(acceleration_days=days, acceleration_model=model.version)
+        return SettlementPolicy.model_validate(document)
+
+    @property
+    def source_digest(self) -> str:
+        """Digest of the policy as written (before ``resolved()``): what a re-run compares."""
+        document = self.model_dump(mode="json")
+        if self.acceleration_from == "grading":
+            document.update(acceleration_days={}, acceleration_model=None)
+        return hashlib.sha256(_canonical(document).encode()).hexdigest()
+
     @property
     def digest(self) -> str:
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()
@@ -103,13 +151,17 @@ class SettlementPolicy(_Strict):
         return f"{self.name}@{self.version}"
 
     def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return _canonical(self.model_dump(mode="json"))
 
     @property
     def event(self) -> Event:
         return self.schedule.after if isinstance(self.schedule, Monthly) else self.schedule.event
 
     def acceleration_for(self, level: int) -> int:
+        if self.acceleration_from == "grading" and self.acceleration_model is None:
+            from zhibo.grading.service import unlocks_for
+
+            return unlocks_for(level).settlement_acceleration_days
         return self.acceleration_days.get(level, 0)
 
     def payable_on(self, event_at: datetime, level: int = 1) -> date:
@@ -144,6 +196,16 @@ class SettlementPolicy(_Strict):
         return datetime(1970, 1, 1, tzinfo=UTC)
 
 
+def _canonical(document: dict[str, Any]) -> str:
+    # The acceleration source keys are left out at their defaults, so policies written before
+    # they existed keep their digests.
+    if document.get("acceleration_from") == "policy":
+        document.pop("acceleration_from")
+    if document.get("acceleration_model") is None:
+        document.pop("acceleration_model", None)
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
 def _add_months(year: int, month: int, months: int) -> tuple[int, int]:
     index = year * 12 + (month - 1) + months
     return index // 12, index % 12 + 1
@@ -166,10 +228,11 @@ BUILT_IN: dict[str, SettlementPolicy] = {
         SettlementPolicy(
             name="kuaishou-style",
             description="Receipt confirmed + 7-day return window + 2 days; 5 % held 8 days as "
-            "a refund reserve; levels 4 and 5 paid 1 and 2 days sooner.",
+            "a refund reserve; each level paid as many days sooner as the grading model's "
+            "settlement_acceleration_days (built-in model: levels 4 and 5, 1 and 2 days).",
             schedule=After(event="confirmed", return_window_days=7, plus_days=2),
             reserve=Reserve(hold_percent=Decimal(5), hold_days=8),
-            acceleration_days={4: 1, 5: 2},
+            acceleration_from="grading",
         ),
     )
 }

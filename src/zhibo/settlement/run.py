@@ -5,9 +5,11 @@ digest). It goes ``running`` (itemising) → ``batching`` → ``completed``, com
 chunk, so a killed run resumes where it stopped when run again for the same day:
 
 1. accrue commission and refunds (idempotent, keyed per order and refund);
-2. itemise: one set-based ``INSERT … SELECT`` per chunk of orders makes every order whose event
-   (receipt confirmed) falls before the policy's cut-off payable, once: ``settlement_items`` is
-   unique per (kind, source); refunds after settlement become claw-back items;
+2. itemise: one set-based ``INSERT … SELECT`` per chunk of the orders still to settle
+   (``settlement_pending``) makes every order whose event (receipt confirmed) falls before the
+   policy's cut-off payable, once: ``settlement_items`` is unique per (kind, source); the same
+   transaction deletes the settled orders from the queue (``orders`` is not updated unless
+   ``mark_orders_settled``); refunds after settlement become claw-back items;
 3. batch: per payee, new commission − claw-backs + carried negative balance − reserve held +
    reserve released; a negative result is carried to the next batch; each batch posts one
    ledger entry keyed ``payout:{day}:{payee}``.
@@ -25,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, insert, literal, or_, select, update
+from sqlalchemy import and_, case, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
@@ -46,12 +48,13 @@ from zhibo.models import (
     SlotFeeTerms,
     Streamer,
 )
-from zhibo.models.settlement import ItemKind, PayeeKind, RunStatus
+from zhibo.models.settlement import ItemKind, PayeeKind, RunStatus, SettlementPending
 from zhibo.settlement.accrual import accrue_orders_chunk, accrue_refunds_chunk
 from zhibo.settlement.config import SettlementSettings, get_settlement_settings
 from zhibo.settlement.locking import settlement_lock
 from zhibo.settlement.policy import MAX_LEVEL, MIN_LEVEL, SettlementPolicy, parse_policy
 from zhibo.settlement.postings import payout_entries
+from zhibo.settlement.slots import settle_due_slot_fees
 
 #: Orders per accrual chunk: bounded by SQLite's host-parameter limit on ``IN`` lists.
 ACCRUAL_CHUNK = 5_000
@@ -112,6 +115,12 @@ def run_settlement(
         accrued_refunds = _in_chunks(
             engine, settings, lambda db: accrue_refunds_chunk(db, accrual_chunk)
         )
+        # Slot fees of sessions ended before the day: refund the brand's part, credit the rest.
+        _in_chunks(
+            engine,
+            settings,
+            lambda db: settle_due_slot_fees(db, start_of_day(as_of), settings, limit=1_000),
+        )
         phases["accrue"] = time.perf_counter() - mark
         with unit_of_work(engine) as db:
             run_id, resumed = _open_run(db, as_of, policy)
@@ -167,7 +176,10 @@ def _in_chunks(engine: Engine, settings: SettlementSettings, step: Any) -> int:
 def _open_run(db: Session, as_of: date, policy: SettlementPolicy | None) -> tuple[int, bool]:
     existing = db.scalar(select(SettlementRun).where(SettlementRun.as_of == as_of))
     if existing is not None:
-        if policy is not None and policy.digest != existing.policy_digest:
+        # Compared as written: a policy taking acceleration from the grading model is recorded
+        # with the days it used (``resolved``), which a later model may change.
+        recorded = parse_policy_document(existing.policy_document)
+        if policy is not None and policy.source_digest != recorded.source_digest:
             raise RunPolicyMismatch(
                 f"policy: {as_of} was settled under {existing.policy_name}@"
                 f"{existing.policy_version}, not {policy.label}"
@@ -180,6 +192,8 @@ def _open_run(db: Session, as_of: date, policy: SettlementPolicy | None) -> tupl
         from zhibo.settlement.choices import active_policy
 
         policy = active_policy(db)
+    # Acceleration from the grading model is copied in, so the run records the days it used.
+    policy = policy.resolved()
     run = SettlementRun(
         as_of=as_of,
         policy_name=policy.name,
@@ -246,46 +260,39 @@ def _itemise(
     settings: SettlementSettings,
     phases: dict[str, float],
 ) -> None:
+    pending = SettlementPending
     with unit_of_work(engine) as db:
-        low, high = db.execute(
-            select(func.min(OrderCommission.order_id), func.max(OrderCommission.order_id))
-        ).one()
+        low, high = db.execute(select(func.min(pending.order_id), func.max(pending.order_id))).one()
     settled_at = start_of_day(as_of)
     condition, needs_streamer = due_condition(policy, as_of)
     if low is not None:
         for start in range(low, high + 1, settings.chunk_orders):
             end = start + settings.chunk_orders
             oc = OrderCommission
-            due = (
-                select(
-                    literal(run_id),
-                    literal(ItemKind.COMMISSION.value),
-                    oc.order_id,
-                    oc.order_id,
-                    oc.streamer_id,
-                    case((oc.partner_fen > oc.refunded_partner_fen, oc.partner_id), else_=None),
-                    oc.commission_fen - oc.refunded_commission_fen,
-                    oc.streamer_fen - oc.refunded_streamer_fen - oc.tax_fen + oc.refunded_tax_fen,
-                    oc.tax_fen - oc.refunded_tax_fen,
-                    oc.partner_fen - oc.refunded_partner_fen,
-                )
-                .join(Order, Order.id == oc.order_id)
-                .where(
-                    oc.order_id >= start,
-                    oc.order_id < end,
-                    Order.status.in_(eligible_statuses(policy)),
-                    condition,
-                )
-            )
-            if needs_streamer:
-                due = due.join(Streamer, Streamer.id == oc.streamer_id)
+            columns = [
+                literal(run_id),
+                literal(ItemKind.COMMISSION.value),
+                oc.order_id,
+                oc.order_id,
+                oc.streamer_id,
+                case((oc.partner_fen > oc.refunded_partner_fen, oc.partner_id), else_=None),
+                oc.commission_fen - oc.refunded_commission_fen,
+                oc.streamer_fen - oc.refunded_streamer_fen - oc.tax_fen + oc.refunded_tax_fen,
+                oc.tax_fen - oc.refunded_tax_fen,
+                oc.partner_fen - oc.refunded_partner_fen,
+            ]
+            where = [
+                pending.order_id >= start,
+                pending.order_id < end,
+                Order.status.in_(eligible_statuses(policy)),
+                condition,
+            ]
             with unit_of_work(engine) as db:
                 mark = time.perf_counter()
-                db.execute(
-                    _insert_ignoring_taken(engine.dialect.name)
-                    .from_select(_ITEM_COLUMNS, due)
-                    .on_conflict_do_nothing()
-                )
+                if engine.dialect.name == "postgresql":
+                    _itemise_chunk_postgresql(db, columns, where, needs_streamer)
+                else:
+                    _itemise_chunk_sqlite(db, columns, where, needs_streamer, start, end)
                 inserted = time.perf_counter()
                 phases["itemise_insert"] = phases.get("itemise_insert", 0) + inserted - mark
                 if not settings.mark_orders_settled:
@@ -363,6 +370,64 @@ def _itemise(
             insert(SettlementItem).from_select(_ITEM_COLUMNS, slot_fees),
             execution_options={"synchronize_session": False},
         )
+
+
+def _itemise_chunk_postgresql(
+    db: Session, columns: list[Any], where: list[Any], needs_streamer: bool
+) -> None:
+    """One statement: the due orders leave the queue (``DELETE … USING … RETURNING``) and
+    become items, read once."""
+    pending, oc = SettlementPending, OrderCommission
+    joins = [oc.order_id == pending.order_id, Order.id == pending.order_id]
+    if needs_streamer:
+        joins.append(Streamer.id == oc.streamer_id)
+    moved = (
+        delete(pending)
+        .where(*joins, *where)
+        .returning(
+            *(column.label(name) for column, name in zip(columns, _ITEM_COLUMNS, strict=True))
+        )
+        .cte("moved")
+    )
+    db.execute(
+        _insert_ignoring_taken("postgresql")
+        .from_select(_ITEM_COLUMNS, select(*(moved.c[name] for name in _ITEM_COLUMNS)))
+        .on_conflict_do_nothing()
+    )
+
+
+def _itemise_chunk_sqlite(
+    db: Session, columns: list[Any], where: list[Any], needs_streamer: bool, start: int, end: int
+) -> None:
+    """Two statements in one transaction (SQLite's DELETE takes no join): the items, then the
+    settled orders leave the queue."""
+    pending, oc = SettlementPending, OrderCommission
+    due = (
+        select(*columns)
+        .select_from(pending)
+        .join(oc, oc.order_id == pending.order_id)
+        .join(Order, Order.id == pending.order_id)
+        .where(*where)
+    )
+    if needs_streamer:
+        due = due.join(Streamer, Streamer.id == oc.streamer_id)
+    db.execute(
+        _insert_ignoring_taken("sqlite").from_select(_ITEM_COLUMNS, due).on_conflict_do_nothing()
+    )
+    db.execute(
+        delete(pending).where(
+            pending.order_id >= start,
+            pending.order_id < end,
+            pending.order_id.in_(
+                select(SettlementItem.source_id).where(
+                    SettlementItem.kind == ItemKind.COMMISSION,
+                    SettlementItem.source_id >= start,
+                    SettlementItem.source_id < end,
+                )
+            ),
+        ),
+        execution_options={"synchronize_session": False},
+    )
 
 
 _ITEM_COLUMNS = [

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
-from zhibo.kit.schemas import InSchema, OutSchema
+from zhibo.kit.schemas import Fen, InSchema, OutSchema
 from zhibo.models.settlement import ItemKind, PayeeKind
 
 
@@ -191,3 +191,37 @@ class AccruedOut(OutSchema):
 class ActivePolicyOut(OutSchema):
     active: PolicyOut
     history: list[PolicyChoiceOut]
+
+
+class SlotFeeCreate(InSchema):
+    """A brand's slot fee (坑位费) for its product's place in a session: fixed (no
+    ``sales_target_fen``) or refunded pro rata to the shortfall against the target."""
+
+    session_id: int = Field(strict=True, ge=1)
+    product_id: int = Field(strict=True, ge=1)
+    slot_fee_fen: Fen
+    #: Sales (amount paid net of refunds) agreed up front; null for a fixed fee.
+    sales_target_fen: int | None = Field(default=None, strict=True, gt=0, le=10**15)
+
+
+class SlotFeeOut(OutSchema):
+    shelf_item_id: int
+    session_id: int
+    product_id: int
+    brand_id: int
+    streamer_id: int
+    #: ``fixed`` (kept whole) or ``target`` (refunded pro rata to the sales shortfall).
+    kind: str
+    slot_fee_fen: int
+    sales_target_fen: int | None
+    currency: str
+    agreed_at: datetime
+    settled_at: datetime | None
+    #: The product's sales in the session when the fee was settled, in fen.
+    sales_fen: int | None
+    #: Given back to the brand, in fen.
+    refunded_fen: int | None
+    #: Tax withheld from the part the streamer kept, in fen.
+    tax_fen: int | None
+    #: Paid to the streamer (kept less tax), in fen.
+    streamer_net_fen: int | None

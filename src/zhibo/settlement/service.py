@@ -8,17 +8,20 @@ document, the caller's payee) and composes them.
 from __future__ import annotations
 
 import json
-from datetime import date
+from collections.abc import Sequence
+from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from zhibo.kit.auth import Principal
 from zhibo.kit.errors import InvalidInput
-from zhibo.models import PolicyChoice
-from zhibo.models.settlement import PayeeKind
-from zhibo.settlement import choices, compare, statements
+from zhibo.kit.time import start_of_day
+from zhibo.models import Order, PolicyChoice, SettlementItem, SettlementRun
+from zhibo.models.settlement import ItemKind, PayeeKind
+from zhibo.settlement import accrual, choices, compare, statements
 from zhibo.settlement.config import SettlementSettings
 from zhibo.settlement.policy import (
     BUILT_IN,
@@ -29,6 +32,43 @@ from zhibo.settlement.policy import (
 )
 from zhibo.settlement.run import RunReport, run_settlement
 from zhibo.settlement.schemas import PolicyChoiceOut, PolicyOut, PolicyRef, UpcomingOut
+
+
+def on_order_paid(db: Session, order_id: int) -> None:
+    """Accrue the order's commission and post its entries, in the payment's transaction
+    (idempotent: a second call, or a batch accrual afterwards, changes nothing)."""
+    accrual.accrue_order(db, order_id)
+
+
+def on_order_refunded(db: Session, refund_id: int) -> bool:
+    """Apply the refund to the order's commission in the refund's transaction; False when it
+    is left to the next accrual (a settlement run is in progress)."""
+    return accrual.apply_refund(db, refund_id) is not None
+
+
+def order_settled() -> ColumnElement[bool]:
+    """SQL condition on ``orders``: a settlement run has made the order's commission payable
+    (the order is settled whether or not its row was moved to ``settled``)."""
+    return (
+        select(SettlementItem.source_id)
+        .where(SettlementItem.kind == ItemKind.COMMISSION, SettlementItem.source_id == Order.id)
+        .exists()
+    )
+
+
+def settled_at(db: Session, order_ids: Sequence[int]) -> dict[int, datetime]:
+    """When each of ``order_ids`` that is settled was settled (its run's day, 00:00 UTC)."""
+    if not order_ids:
+        return {}
+    rows = db.execute(
+        select(SettlementItem.source_id, SettlementRun.as_of)
+        .join(SettlementRun, SettlementRun.id == SettlementItem.run_id)
+        .where(
+            SettlementItem.kind == ItemKind.COMMISSION,
+            SettlementItem.source_id.in_(sorted(set(order_ids))),
+        )
+    )
+    return {int(order_id): start_of_day(day) for order_id, day in rows}
 
 
 def policy_from_ref(ref: PolicyRef) -> SettlementPolicy:
