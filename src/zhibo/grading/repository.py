@@ -22,6 +22,7 @@ from zhibo.kit.time import utcnow
 from zhibo.models import LiveRoom, Order, Streamer
 from zhibo.models.grading import (
     Complaint,
+    ComplaintStatus,
     GradedKind,
     GradeResult,
     GradingModel,
@@ -92,11 +93,14 @@ def load_orders(db: Session, as_of: date) -> pl.DataFrame:
 
 
 def load_complaints(db: Session, as_of: date) -> pl.DataFrame:
+    """Complaints by received time, open or resolved: one rejected as baseless must not lower
+    a level."""
     end = window_end(as_of)
     rows = db.execute(
         select(Complaint.streamer_id, Complaint.received_at).where(
             Complaint.received_at >= end - timedelta(days=max(WINDOWS)),
             Complaint.received_at < end,
+            Complaint.status != ComplaintStatus.REJECTED,
         )
     ).all()
     return _frame(rows, {"streamer_id": pl.Int64, "received_at": UTC_US})

@@ -1,11 +1,13 @@
-"""What grading returns: run summaries, explanations, level history, credit, leaderboards."""
+"""What grading takes and returns: run summaries, explanations, level history, credit,
+leaderboards, permissions, level-change notices and campaigns."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from zhibo.kit.schemas import InSchema, UtcDatetime
 from zhibo.models.category import RiskClass
 
 
@@ -156,3 +158,97 @@ class Leaderboard(BaseModel):
     period_from: date
     period_to: date
     entries: list[LeaderboardEntry] = Field(default_factory=list)
+
+
+class TrafficLimitOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    room_id: int
+    limited_from: datetime
+    limited_until: datetime
+    reason: str
+    source_ref: str | None
+    set_by: str
+
+
+class SettlementAccelerationOut(BaseModel):
+    """How much sooner this streamer is paid under the settlement policy in force."""
+
+    #: The active settlement policy (``name@version``).
+    policy: str
+    #: ``grading``: the policy applies the level's ``settlement_acceleration_days``;
+    #: ``policy``: the policy carries its own per-level days (or none).
+    source: str
+    #: Days sooner than the schedule that apply to this streamer now.
+    days: int
+
+
+class PermissionsOut(BaseModel):
+    """Everything the streamer's current level allows, under the active grading model."""
+
+    streamer_id: int
+    level: int
+    level_name: str
+    model_version: str
+    #: Level 0: no selling, no shelf, no recommendation, no campaigns, no tips.
+    rights_revoked: bool
+    unlocks: UnlocksOut
+    settlement: SettlementAccelerationOut
+    #: The streamer's rooms recommended right now (live, eligible, not traffic-limited).
+    recommended_room_ids: list[int]
+    #: Traffic limits holding any of its rooms out of recommendations now.
+    traffic_limits: list[TrafficLimitOut]
+
+
+class NoticeOut(BaseModel):
+    """A level change told to the account: old and new level, why, under which model."""
+
+    id: int
+    kind: str
+    subject_id: int
+    as_of: date
+    from_level: int | None
+    from_level_name: str | None
+    to_level: int
+    to_level_name: str
+    reason: str
+    model_version: str
+    created_at: datetime
+
+
+class CampaignCreate(InSchema):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=2000)
+    starts_at: UtcDatetime
+    ends_at: UtcDatetime
+
+
+class CampaignOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    description: str
+    starts_at: datetime
+    ends_at: datetime
+    created_at: datetime
+
+
+class EnrolmentCreate(InSchema):
+    streamer_id: int
+    #: Enrol one session; leave out to enrol the streamer (all its sessions in the campaign).
+    session_id: int | None = None
+
+
+class EnrolmentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    campaign_id: int
+    streamer_id: int
+    session_id: int | None
+    #: The level that allowed the enrolment, under ``model_version``.
+    level: int
+    model_version: str
+    enrolled_at: datetime

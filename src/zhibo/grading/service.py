@@ -25,6 +25,8 @@ from sqlalchemy.orm import Session
 
 from zhibo.grading import credit, repository
 from zhibo.grading.metrics import Metrics, Sources, compute_metrics, lake_files
+from zhibo.grading.recommendation import lift_traffic_limit as lift_traffic_limit
+from zhibo.grading.recommendation import limit_traffic as limit_traffic
 from zhibo.grading.schemas import (
     Change,
     Counterfactual,
@@ -93,10 +95,55 @@ def unlocks_for(level: int, model: ScoringModel | None = None) -> Unlocks:
     return (model or active_model()).unlocks(max(0, min(5, level)))
 
 
+@dataclass(frozen=True, slots=True)
+class StreamerTippingCaps:
+    """Most a viewer may tip a streamer now, in fen, from its level's unlocks; the gift check
+    records ``level`` and ``model_version`` with its decision."""
+
+    streamer_id: int
+    level: int
+    model_version: str
+    per_tip_fen: int
+    per_day_fen: int
+    per_month_fen: int
+
+
+def tipping_caps_for(db: Session, streamer_id: int) -> StreamerTippingCaps:
+    """The tipping caps of the streamer's current level under the active model (level 0: all
+    zero, no tips). Raises ``NotFound`` for an unknown streamer. For gift enforcement
+    (``zhibo.identity``): read it inside the gift's unit of work."""
+    streamer = db.get(Streamer, streamer_id)
+    if streamer is None:
+        raise NotFound(f"streamer_id: no streamer with id {streamer_id}")
+    model = active_model()
+    caps = unlocks_for(streamer.level, model).tipping_caps
+    return StreamerTippingCaps(
+        streamer_id=streamer_id,
+        level=streamer.level,
+        model_version=model.version,
+        per_tip_fen=caps.per_tip_fen,
+        per_day_fen=caps.per_day_fen,
+        per_month_fen=caps.per_month_fen,
+    )
+
+
 def selling_classes(model: ScoringModel | None = None) -> dict[int, frozenset[RiskClass]]:
     """Level → category risk classes it may sell: what ``zhibo.catalog.policy`` enforces."""
     model = model or active_model()
     return {level.level: level.unlocks.risk_classes for level in model.levels}
+
+
+def shelf_sizes(model: ScoringModel | None = None) -> dict[int, int]:
+    """Level → most products on one session's shelf: what ``zhibo.catalog.selection``
+    enforces."""
+    model = model or active_model()
+    return {level.level: level.unlocks.shelf_size for level in model.levels}
+
+
+def levels_with(unlock: str, model: ScoringModel | None = None) -> frozenset[int]:
+    """The levels whose unlocks switch on a flag (``recommendation_traffic``, ``campaigns``)."""
+    model = model or active_model()
+    return frozenset(level.level for level in model.levels if bool(getattr(level.unlocks, unlock)))
 
 
 def streamer_scheme(model: ScoringModel) -> Scheme:

@@ -3,8 +3,9 @@
 notifications they sent.
 
 ``violations`` is written by the risk engine (and by operators); grading and credit points only
-read it, except that a won appeal marks a violation overturned. ``complaints`` is the minimal
-record grading needs until a complaints domain owns it.
+read it, except that a won appeal marks a violation overturned. ``complaints`` are filed by
+viewers (or by operators on someone's behalf) and decided once by compliance or an operator
+(``zhibo.grading.complaints``); grading counts them, except those rejected as baseless.
 """
 
 from __future__ import annotations
@@ -69,11 +70,46 @@ class Violation(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class ComplainantKind(StrEnum):
+    """Who complained (null on rows loaded from files, which do not say)."""
+
+    #: A viewer of the room or streamer complained about (``complainant_id`` is the viewer).
+    VIEWER = "viewer"
+    #: The buyer of the order complained about (``complainant_id`` is the viewer who bought).
+    BUYER = "buyer"
+    #: A brand (``complainant_id`` is the brand).
+    BRAND = "brand"
+    #: Anyone else (a regulator referral, a hotline caller without an account).
+    OTHER = "other"
+
+
+class ComplaintStatus(StrEnum):
+    """Where a complaint stands; a decision is taken once and never changed."""
+
+    #: Received, not decided yet.
+    OPEN = "open"
+    #: Found justified and handled (``resolution`` says how).
+    RESOLVED = "resolved"
+    #: Found baseless: it no longer counts toward the streamer's complaint rate.
+    REJECTED = "rejected"
+
+
 class Complaint(Base):
-    """A complaint by a buyer or viewer about a streamer, counted by grading."""
+    """A complaint by a buyer or viewer about a streamer, counted by grading (unless rejected),
+    with its handling: who decided, when, and what was done."""
 
     __tablename__ = "complaints"
-    __table_args__ = (Index("ix_complaints_streamer_received", "streamer_id", "received_at"),)
+    __table_args__ = (
+        Index("ix_complaints_streamer_received", "streamer_id", "received_at"),
+        Index("ix_complaints_status", "status"),
+        Index("ix_complaints_complainant", "complainant_kind", "complainant_id"),
+        # Decided exactly when handled: an open complaint has no handling time, a decided one has.
+        CheckConstraint(
+            "(status = 'open' AND handled_at IS NULL) "
+            "OR (status <> 'open' AND handled_at IS NOT NULL)",
+            name="handled_when_decided",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     streamer_id: Mapped[int] = mapped_column(ForeignKey("streamers.id"))
@@ -81,6 +117,22 @@ class Complaint(Base):
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
     reason: Mapped[str] = mapped_column(Text, default="")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    complainant_kind: Mapped[ComplainantKind | None] = mapped_column(
+        enum_column(ComplainantKind, "complainant_kind")
+    )
+    #: The viewer (viewer, buyer) or brand that complained; never shown to the streamer.
+    complainant_id: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[ComplaintStatus] = mapped_column(
+        enum_column(ComplaintStatus, "complaint_status"),
+        default=ComplaintStatus.OPEN,
+        server_default=ComplaintStatus.OPEN.value,
+    )
+    #: When the complaint was decided (resolved or rejected); the handling time ends here.
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Who decided: the caller's role and token id (``compliance#7``).
+    handled_by: Mapped[str | None] = mapped_column(String(100))
+    #: What was found and done, shown to the complainant and the streamer.
+    resolution: Mapped[str | None] = mapped_column(Text)
 
 
 class CreditCause(StrEnum):
@@ -196,3 +248,63 @@ class LevelNotification(Base):
     to_level: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TrafficLimit(Base):
+    """A measure keeping a live room out of recommendation listings until ``limited_until``
+    (the risk engine's "traffic limit"); lifted early by setting ``lifted_at``."""
+
+    __tablename__ = "traffic_limits"
+    __table_args__ = (
+        CheckConstraint("limited_until > limited_from", name="ends_after_start"),
+        Index("ix_traffic_limits_room_until", "room_id", "limited_until"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("live_rooms.id"))
+    limited_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    limited_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: Shown to the streamer: why the room gets no recommendation traffic.
+    reason: Mapped[str] = mapped_column(Text)
+    #: What decided it (a risk case or finding id, a rule with its version), if anything.
+    source_ref: Mapped[str | None] = mapped_column(String(200))
+    #: Who set it: ``risk`` (the engine) or an operator's name.
+    set_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Campaign(Base):
+    """A platform campaign (a shopping festival, a themed week) streamers may enrol in when
+    their level unlocks campaigns."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (CheckConstraint("ends_at > starts_at", name="ends_after_start"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CampaignEnrolment(Base):
+    """A streamer (or one of its sessions) enrolled in a campaign, with the level and scoring
+    model version that allowed it."""
+
+    __tablename__ = "campaign_enrolments"
+    __table_args__ = (
+        CheckConstraint("level BETWEEN 0 AND 5", name="level_range"),
+        Index("ix_campaign_enrolments_campaign_streamer", "campaign_id", "streamer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    streamer_id: Mapped[int] = mapped_column(ForeignKey("streamers.id"), index=True)
+    #: The session enrolled; null when the streamer enrolled itself (all its sessions).
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("live_sessions.id"))
+    #: The streamer's level when it enrolled, and the model that said the level may.
+    level: Mapped[int] = mapped_column(Integer)
+    model_version: Mapped[str] = mapped_column(String(64))
+    enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime)
