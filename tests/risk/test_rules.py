@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import tomllib
 from importlib import resources
@@ -110,3 +111,33 @@ def test_rules_check_cli_names_the_field(tmp_path: Path) -> None:
     accepted = zhibo("risk", "rules", "check", str(good), env=env)
     assert accepted.returncode == 0, accepted.stderr
     assert "order_brushing.concentration@1\torder_concentration\tactive" in accepted.stdout
+
+
+def test_the_platform_runs_the_rule_file_its_settings_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    from zhibo.config import get_settings
+    from zhibo.risk.rules import configured_rules
+
+    def use(path: Path) -> None:
+        monkeypatch.setenv("ZHIBO_RISK_RULES_FILE", str(path))
+        get_settings.cache_clear()
+
+    request.addfinalizer(get_settings.cache_clear)
+    assert configured_rules() is default_rules()
+    document = default_rules().model_dump(mode="json")
+    document["version"] = "ops-2026-12"
+    document["rules"][0]["state"] = "shadow"
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(document))
+    use(path)
+    running = configured_rules()
+    assert running.version == "ops-2026-12"
+    assert running.rules[0].state == RuleState.SHADOW
+    document["rules"][0]["severity"] = "catastrophic"
+    path.write_text(json.dumps(document) + " ")  # a changed file is read again, and refused
+    with pytest.raises(InvalidRuleFile, match=r"rules\.0\.severity"):
+        configured_rules()
+    use(tmp_path / "missing.toml")
+    with pytest.raises(InvalidRuleFile, match="ZHIBO_RISK_RULES_FILE"):
+        configured_rules()

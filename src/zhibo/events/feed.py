@@ -12,14 +12,23 @@ streams' subjects (``zhibo.>``), so no stream stores the snapshots.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import orjson
 
 from zhibo.events.engine import Rows
 
+log = logging.getLogger(__name__)
+
 #: Core NATS subject of the metric snapshots (not captured by any JetStream stream).
 METRICS_SUBJECT = "zhibo_live.metrics"
+#: Core NATS subject of the room notices the workers' risk hook makes (NATS mode).
+NOTICES_SUBJECT = "zhibo_live.notices"
 #: Snapshots per message: ~400 bytes each, well under NATS's default 1 MB message limit.
 SNAPSHOTS_PER_MESSAGE = 1_000
 
@@ -38,3 +47,73 @@ def decode_snapshots(payload: bytes) -> list[Mapping[str, int]]:
     message = orjson.loads(payload)
     columns = message["columns"]
     return [dict(zip(columns, row, strict=True)) for row in message["rows"]]
+
+
+# --- room notices ------------------------------------------------------------------------------
+
+#: The SSE event name of a room notice: a pop-up prompt to the streamer or a risk notice to the
+#: room's viewers (``zhibo.risk``), beside the ``metrics`` updates.
+NOTICE = "notice"
+
+#: Callables that deliver a room notice to the room's listeners: ``sink(room_id, notice)``.
+NoticeSink = Callable[[int, dict[str, Any]], None]
+NOTICE_SINKS: list[NoticeSink] = []
+
+
+def publish_notice(room_id: int, notice: dict[str, Any]) -> None:
+    """Send ``notice`` to the room's stream in every API server of this process (embedded).
+    Call it after the decision behind the notice committed; a sink that fails is logged."""
+    for sink in list(NOTICE_SINKS):
+        try:
+            sink(room_id, notice)
+        except Exception:
+            log.exception("room notice sink failed")
+
+
+@contextlib.contextmanager
+def forward_notices_to(state: Any) -> Iterator[None]:
+    """While the app runs (its lifespan), forward room notices to its event service's SSE
+    listeners (``state.events``, created on first use), on the app's event loop whatever thread
+    publishes them (the pipeline runs on the loop, order requests in worker threads)."""
+    loop = asyncio.get_running_loop()
+    loop_thread = threading.get_ident()
+
+    def sink(room_id: int, notice: dict[str, Any]) -> None:
+        events = getattr(state, "events", None)
+        if events is None or room_id not in events.listeners:
+            return
+        if threading.get_ident() == loop_thread:
+            events.notify(room_id, NOTICE, notice)
+        else:
+            loop.call_soon_threadsafe(events.notify, room_id, NOTICE, notice)
+
+    NOTICE_SINKS.append(sink)
+    try:
+        yield
+    finally:
+        NOTICE_SINKS.remove(sink)
+
+
+def encode_notice(room_id: int, notice: dict[str, Any]) -> bytes:
+    return orjson.dumps({"room_id": room_id, "notice": notice})
+
+
+def decode_notice(payload: bytes) -> tuple[int, dict[str, Any]]:
+    message = orjson.loads(payload)
+    return int(message["room_id"]), dict(message["notice"])
+
+
+@contextlib.contextmanager
+def collecting_notices() -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    """Collect the room notices published in this process while the block runs (a NATS worker
+    sends them on after each checkpoint)."""
+    collected: list[tuple[int, dict[str, Any]]] = []
+
+    def sink(room_id: int, notice: dict[str, Any]) -> None:
+        collected.append((room_id, notice))
+
+    NOTICE_SINKS.append(sink)
+    try:
+        yield collected
+    finally:
+        NOTICE_SINKS.remove(sink)

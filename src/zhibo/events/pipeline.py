@@ -77,7 +77,9 @@ class Pipeline:
     data_dir: Path
     consumer: str = "embedded"
     partitions: set[int] = field(default_factory=lambda: set(range(8)))
-    hooks: list[RiskHook] = field(default_factory=lambda: RISK_HOOKS)
+    #: Default: the registered ``RISK_HOOKS`` and, with a database, the real-time risk engine
+    #: (``zhibo.risk.realtime``); an explicit list (``[]`` in benchmarks) replaces both.
+    hooks: list[RiskHook] | None = None
     #: Called after each checkpoint with the committed rows of the sessions whose metrics
     #: changed (the SSE feeds).
     on_commit: list[Callable[[Rows], None]] = field(default_factory=list)
@@ -91,6 +93,12 @@ class Pipeline:
     evict_every_s: float = 60.0
 
     def __post_init__(self) -> None:
+        if self.hooks is None:
+            self.hooks = list(RISK_HOOKS)
+            if self.db_engine is not None:
+                from zhibo.risk.realtime import pipeline_hook
+
+                self.hooks.append(pipeline_hook(self.db_engine))
         self.metrics = MetricsEngine()
         self.lake = Lake(lake_root(self.data_dir))
         self.applied: dict[int, int] = {}
@@ -163,7 +171,7 @@ class Pipeline:
             self._reload_evicted(partition, table)
             applied = self.metrics.apply(table)
             self.lake.write(applied.accepted, self.consumer, partition, position)
-            for hook in self.hooks:
+            for hook in self.hooks or ():
                 hook(applied.accepted)
             self.pending[partition] = position
             self.totals.accepted += applied.accepted.num_rows

@@ -27,7 +27,13 @@ from sqlalchemy.orm import Session
 from zhibo.config import Settings
 from zhibo.events import repository
 from zhibo.events.engine import Rows
-from zhibo.events.feed import METRICS_SUBJECT, decode_snapshots
+from zhibo.events.feed import (
+    METRICS_SUBJECT,
+    NOTICE,
+    NOTICES_SUBJECT,
+    decode_notice,
+    decode_snapshots,
+)
 from zhibo.events.pipeline import SUBJECT_PREFIX, Pipeline, subject
 from zhibo.events.schemas import (
     COUNTER_FIELDS,
@@ -71,11 +77,13 @@ class EventService:
     rows_per_message_nats: int = ROWS_PER_MESSAGE_NATS
     #: Core NATS subject of the workers' metric snapshots (``zhibo.events.feed``).
     metrics_subject: str = METRICS_SUBJECT
+    notices_subject: str = NOTICES_SUBJECT
 
     def __post_init__(self) -> None:
         self._lock = asyncio.Lock()
         self._recovered = False
         self._metrics_feed: Any = None
+        self._notices_feed: Any = None
         # In-process, one pipeline applies every room: one partition avoids splitting each
         # batch into small ones. On NATS, rooms are spread over the configured partitions.
         in_process = not self.settings.bus_url.startswith(("nats://", "tls://"))
@@ -117,6 +125,10 @@ class EventService:
             with contextlib.suppress(Exception):
                 await self._metrics_feed.unsubscribe()
             self._metrics_feed = None
+        if self._notices_feed is not None:
+            with contextlib.suppress(Exception):
+                await self._notices_feed.unsubscribe()
+            self._notices_feed = None
         if self.pipeline is not None:
             self.pipeline.close()
         if self.bus is not None:
@@ -298,7 +310,13 @@ class EventService:
                 if room_id in self.listeners:
                     self.notify(room_id, "metrics", session_values_out(snapshot).model_dump())
 
+        async def on_notice(message: Any) -> None:
+            room_id, notice = decode_notice(message.data)
+            if room_id in self.listeners:
+                self.notify(room_id, NOTICE, notice)
+
         self._metrics_feed = await self.bus._nc.subscribe(self.metrics_subject, cb=on_message)
+        self._notices_feed = await self.bus._nc.subscribe(self.notices_subject, cb=on_notice)
         # The subscription is registered with the server once the flush returns: no snapshot
         # published after ``subscribe`` returns is missed.
         await self.bus._nc.flush()

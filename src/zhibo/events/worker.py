@@ -28,7 +28,13 @@ from sqlalchemy.engine import Engine
 
 from zhibo.config import Settings
 from zhibo.events.engine import Rows
-from zhibo.events.feed import METRICS_SUBJECT, encode_snapshots
+from zhibo.events.feed import (
+    METRICS_SUBJECT,
+    NOTICES_SUBJECT,
+    collecting_notices,
+    encode_notice,
+    encode_snapshots,
+)
 from zhibo.events.pipeline import SUBJECT_PREFIX, Pipeline, subject
 from zhibo.events.validation import decode_ipc
 from zhibo.kit.bus import STREAM_NAME, NatsBus
@@ -51,6 +57,7 @@ class Worker:
     fetch_messages: int = FETCH_MESSAGES
     #: Core NATS subject the committed metric snapshots go to (the API processes' SSE feed).
     metrics_subject: str = METRICS_SUBJECT
+    notices_subject: str = NOTICES_SUBJECT
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     #: Wall-clock times (``time.time()``) of the first message and of the last commit.
     first_message_at: float | None = None
@@ -70,6 +77,9 @@ class Worker:
         ).connect()
         js = bus._js
         subscriptions = {}
+        # Room notices the risk hook makes while applying batches go to the API processes.
+        notices_context = collecting_notices()
+        notices = notices_context.__enter__()
         try:
             from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -116,6 +126,7 @@ class Worker:
                     pipeline.checkpoint()
                     await asyncio.gather(*(message.ack() for message in taken))
                     await self._publish_snapshots(bus, committed)
+                    await self._publish_notices(bus, notices)
                     self.last_commit_at = time.time()
                     idle_since = asyncio.get_running_loop().time()
                 elif (
@@ -124,6 +135,7 @@ class Worker:
                 ):
                     break
         finally:
+            notices_context.__exit__(None, None, None)
             pipeline.close()
             # Pull subscriptions make a drain wait for its timeout; unacked messages are simply
             # delivered again from the committed position on the next start.
@@ -140,6 +152,15 @@ class Worker:
         for rows in batches:
             for payload in encode_snapshots(rows):
                 await bus._nc.publish(self.metrics_subject, payload)
+
+    async def _publish_notices(
+        self, bus: NatsBus, notices: list[tuple[int, dict[str, Any]]]
+    ) -> None:
+        """Core publishes of the room notices made since the last checkpoint (their decisions
+        are committed): every API process forwards them to the room's SSE listeners."""
+        batch, notices[:] = list(notices), []
+        for room_id, notice in batch:
+            await bus._nc.publish(self.notices_subject, encode_notice(room_id, notice))
 
 
 def partitions_for(index: int, of: int, total: int) -> set[int]:

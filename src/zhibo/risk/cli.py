@@ -25,9 +25,9 @@ RulesOption = Annotated[
 
 
 def _rules(path: Path | None) -> RuleSet:
-    from zhibo.risk.rules import default_rules, load_rules
+    from zhibo.risk.rules import configured_rules, load_rules
 
-    return load_rules(path) if path is not None else default_rules()
+    return load_rules(path) if path is not None else configured_rules()
 
 
 @risk_app.command("check-text")
@@ -73,17 +73,54 @@ def scan_command(
     ] = None,
     rules: RulesOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary")] = False,
+    prices: Annotated[
+        Path | None, typer.Option("--prices", help="Price history (reference prices)")
+    ] = None,
+    viewers: Annotated[Path | None, typer.Option("--viewers", help="Viewers (ages)")] = None,
+    accounts: Annotated[
+        Path | None, typer.Option("--accounts", help="Accounts to check against the blacklist")
+    ] = None,
+    blacklist: Annotated[Path | None, typer.Option("--blacklist", help="Blacklist")] = None,
+    seller_links: Annotated[
+        Path | None,
+        typer.Option("--seller-links", help="Sellers' own accounts, devices, addresses"),
+    ] = None,
+    sessions: Annotated[
+        Path | None, typer.Option("--sessions", help="Sessions (end times, titles)")
+    ] = None,
+    products: Annotated[
+        Path | None, typer.Option("--products", help="Products (titles, descriptions)")
+    ] = None,
+    sim: Annotated[
+        Path | None,
+        typer.Option("--sim", help="A `zhibo simulate` directory: all its files, mapped"),
+    ] = None,
 ) -> None:
-    """Run the risk rules over order and event files; write DIR/findings.json and .csv."""
+    """Run the risk rules over order, event and other files; write DIR/findings.json and .csv.
+
+    Map columns with --map file_column=field, or kind:file_column=field for one kind of file
+    (orders, events, prices, viewers, accounts, blacklist, seller_links, sessions, products)."""
     import time
 
-    from zhibo.risk.scan import parse_mapping, scan, write_findings
+    from zhibo.risk.scan import parse_mapping, read_sim, run_rules, scan, write_findings
 
     started = time.perf_counter()
+    more = {
+        "prices": prices,
+        "viewers": viewers,
+        "accounts": accounts,
+        "blacklist": blacklist,
+        "seller_links": seller_links,
+        "sessions": sessions,
+        "products": products,
+    }
     try:
         rule_set = _rules(rules)
         columns = parse_mapping(mapping or [])
-        findings = scan(orders, events, columns, rule_set)
+        if sim is not None:
+            findings = run_rules(read_sim(sim), rule_set)
+        else:
+            findings = scan(orders, events, columns, rule_set, **more)
     except ZhiboError as error:
         fail(error, 2)
     elapsed = time.perf_counter() - started
@@ -96,6 +133,8 @@ def scan_command(
         "rules_digest": rule_set.digest(),
         "orders": str(orders) if orders else None,
         "events": str(events) if events else None,
+        **{kind: str(path) for kind, path in more.items() if path is not None},
+        "sim": str(sim) if sim else None,
         "map": columns,
     }
     write_findings(findings, out, summary)
@@ -105,6 +144,110 @@ def scan_command(
         err.print(
             f"{len(findings)} findings in {elapsed:.2f} s → {out / 'findings.json'}, "
             f"{out / 'findings.csv'}"
+        )
+
+
+@risk_app.command("replay")
+def replay_command(
+    finding_id: Annotated[
+        int | None, typer.Option("--finding-id", help="A stored finding (reads the database)")
+    ] = None,
+    findings: Annotated[
+        Path | None, typer.Option("--findings", help="A findings.json written by `risk scan`")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON")] = False,
+) -> None:
+    """Re-run each finding's rule version over its evidence: reproduced, partial (evidence
+    capped), not_reproduced (with the differences) or not_replayable. Exit 1 if any finding
+    is not reproduced."""
+    from zhibo.risk.replay import ReplayResult, replay, replay_stored
+
+    if (finding_id is None) == (findings is None):
+        fail("give exactly one of --finding-id and --findings", 2)
+    results: list[ReplayResult] = []
+    try:
+        if finding_id is not None:
+            from zhibo.kit.cli import ready_engine
+            from zhibo.kit.db import unit_of_work
+
+            with unit_of_work(ready_engine()) as db:
+                results.append(replay_stored(db, finding_id))
+        else:
+            assert findings is not None
+            try:
+                items = json.loads(findings.read_text("utf-8"))
+            except (OSError, ValueError) as exc:
+                fail(f"{findings}: cannot read a findings list: {exc}", 2)
+            if not isinstance(items, list):
+                fail(f"{findings}: not a list of findings", 2)
+            results.extend(replay(item) for item in items)
+    except ZhiboError as error:
+        fail(error, 2)
+    if as_json:
+        typer.echo(json.dumps([r.model_dump(mode="json") for r in results], ensure_ascii=False))
+    else:
+        for index, result in enumerate(results):
+            typer.echo(
+                f"{index}\t{result.rule_id}@{result.rule_version}\t{result.entity_type} "
+                f"{result.entity_id}\t{result.status}\t"
+                + "; ".join(result.differences or ([result.note] if result.note else []))
+            )
+    if any(r.status == "not_reproduced" for r in results):
+        raise typer.Exit(1)
+
+
+@risk_app.command("backtest")
+def backtest_command(
+    labels: Annotated[
+        Path, typer.Option("--labels", help="Labelled tactics (the simulator's labels.parquet)")
+    ],
+    rules: RulesOption = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="The simulated platform (default: the labels' directory)"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Also write the report to this JSON file")
+    ] = None,
+) -> None:
+    """Score the rules against labelled data: precision, recall and F1 per tactic, and what
+    the rule file changes against the built-in rules (findings added and removed)."""
+    from zhibo.risk.backtest import run_backtest
+
+    try:
+        report = run_backtest(labels, _rules(rules), data)
+    except ZhiboError as error:
+        fail(error, 2)
+    text = json.dumps(report, ensure_ascii=False, indent=1)
+    if out is not None:
+        out.write_text(text + "\n", "utf-8")
+    if as_json:
+        typer.echo(text)
+        return
+    typer.echo(f"rules {report['rules_version']} against {report['labels']}")
+    before = {(s["tactic"], s["entity_type"], s["rule"]): s for s in report["default_scores"]}
+    for score in report["scores"]:
+        name = score["rule"] or f"{score['tactic']} ({score['entity_type']})"
+        old = before.get((score["tactic"], score["entity_type"], score["rule"]))
+        change = ""
+        if old is not None and (old["precision"], old["recall"]) != (
+            score["precision"],
+            score["recall"],
+        ):
+            change = f"  (default: precision {old['precision']} recall {old['recall']})"
+        typer.echo(
+            f"{name:<48} precision {score['precision']} recall {score['recall']} "
+            f"f1 {score['f1']} tp {score['true_positives']} fp {score['false_positives']} "
+            f"fn {score['false_negatives']}{change}"
+        )
+    for change in report["diff"]:
+        added = sum(1 for item in change["added"])
+        removed = sum(1 for item in change["removed"])
+        typer.echo(
+            f"changed {change['rule_id']} {'/'.join(change['versions'])}: "
+            f"{change['findings_before']} → {change['findings_after']} findings, "
+            f"+{added} -{removed}"
         )
 
 
@@ -132,6 +275,10 @@ def rules_check(path: Annotated[Path, typer.Argument(help="A rule file (.toml or
 @rules_app.command("show")
 def rules_show() -> None:
     """Print the built-in rule set as JSON."""
-    from zhibo.risk.rules import default_rules
+    from zhibo.risk.rules import configured_rules
 
-    typer.echo(json.dumps(default_rules().model_dump(mode="json"), ensure_ascii=False, indent=1))
+    typer.echo(json.dumps(configured_rules().model_dump(mode="json"), ensure_ascii=False, indent=1))
+
+
+# Cases, decisions, appeals and the audit log (registers their commands on ``risk_app``).
+from zhibo.risk import cases_cli as _cases_cli  # noqa: E402, F401

@@ -121,11 +121,29 @@ class ConcentrationParams(_Strict):
     min_orders_per_buyer: float = Field(default=3.0, ge=1.0)
 
 
+class LikeStormParams(_Strict):
+    """Fake engagement, in real time: a room gets at least ``min_likes`` likes within
+    ``window_seconds`` and its ``max_accounts`` most active likers gave at least
+    ``min_share_bp`` of them (``zhibo.risk.realtime``)."""
+
+    #: Window length (hopping windows of this length, advancing by half of it).
+    window_seconds: int = Field(default=60, ge=2, le=3600)
+    #: Fewer likes than this in a window is never a storm.
+    min_likes: int = Field(default=1000, ge=1)
+    #: How many accounts "few accounts" means.
+    max_accounts: int = Field(default=5, ge=1, le=100)
+    #: Share of the window's likes those accounts gave, in basis points.
+    min_share_bp: int = Field(default=8000, ge=1, le=10000)
+    #: A finding this close to the share threshold (basis points) goes to human review.
+    uncertain_margin_bp: int = Field(default=500, ge=0, le=10000)
+
+
 #: Detector name → the model of its parameters. A detector module may add its own.
 DETECTORS: dict[str, type[BaseModel]] = {
     "banned_terms": BannedTermsParams,
     "off_platform_lure": LureParams,
     "order_concentration": ConcentrationParams,
+    "like_storm": LikeStormParams,
 }
 
 
@@ -238,7 +256,13 @@ def _describe(exc: ValidationError, prefix: str = "") -> str:
     return "; ".join(problems)
 
 
+def _load_detectors() -> None:
+    """Import the batch detectors so that their parameter models are registered."""
+    import zhibo.risk.detectors  # noqa: F401
+
+
 def parse_rules(data: Any, source: str = "rules") -> RuleSet:
+    _load_detectors()
     try:
         return RuleSet.model_validate(data)
     except ValidationError as exc:
@@ -255,3 +279,27 @@ def default_rules() -> RuleSet:
     """The packaged rule set (``zhibo/risk/data/rules.toml``)."""
     text = resources.files("zhibo.risk").joinpath("data/rules.toml").read_text("utf-8")
     return parse_rules(tomllib.loads(text), "zhibo/risk/data/rules.toml")
+
+
+_configured: dict[tuple[str, int], RuleSet] = {}
+
+
+def configured_rules() -> RuleSet:
+    """The rules the platform runs: the file named by the setting ``ZHIBO_RISK_RULES_FILE``
+    (re-read when it changes), else the packaged set. A bad file is refused with the field
+    named (``InvalidRuleFile``), never half-applied."""
+    from zhibo.config import get_settings
+
+    path = get_settings().risk_rules_file
+    if path is None:
+        return default_rules()
+    try:
+        key = (str(path), path.stat().st_mtime_ns)
+    except OSError as exc:
+        raise InvalidRuleFile(f"ZHIBO_RISK_RULES_FILE: cannot read {path}: {exc.strerror}") from exc
+    found = _configured.get(key)
+    if found is None:
+        found = load_rules(path)
+        _configured.clear()
+        _configured[key] = found
+    return found

@@ -30,8 +30,8 @@ class Finding(BaseModel):
     """One finding: which rule (id and version) saw what, where, and the evidence behind it.
 
     A shadow rule's finding has no ``measures``; ``evidence`` holds the inputs (text spans,
-    orders, windows and feature values) from which :func:`zhibo.risk.brushing.replay` recomputes
-    the decision."""
+    orders, windows and feature values) from which :func:`zhibo.risk.replay.replay` re-runs the
+    same rule version."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from zhibo.risk.rules import Measure, Rule, RuleSet, default_rules
+from zhibo.risk.rules import Measure, Rule, RuleSet, configured_rules
 from zhibo.risk.text import TextMatch, banned_term_matcher, lure_matcher
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def check_text(
 ) -> list[RuleMatch]:
     """Matches of every running text rule in ``text`` (only rules reading ``field``, if given),
     ordered by position. Pure: the same rules and text give the same answer."""
-    term_rules, lure_rules = _text_rules(rules or default_rules(), field)
+    term_rules, lure_rules = _text_rules(rules or configured_rules(), field)
     if not term_rules and not lure_rules:
         return []
     terms, lures = banned_term_matcher(), lure_matcher()
