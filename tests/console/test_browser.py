@@ -1,0 +1,349 @@
+"""The console in a real headless Chromium (Debian's, driven by Playwright): sign in as an
+operator and as a streamer and see only what each may; the goals page renders its numbers and
+charts; a live room's chart moves while events are ingested. Every page must log no console
+error and request nothing but the test server. Screenshots go to test-artifacts/console/."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy.orm import Session
+
+from tests import builders as b
+from zhibo.app import create_app
+from zhibo.config import Settings
+from zhibo.console.pages import VENDOR
+from zhibo.kit.auth import create_token
+from zhibo.kit.db import make_engine, session_factory
+from zhibo.kit.time import utcnow
+from zhibo.models import Role
+from zhibo.models.session import SessionStatus
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
+HUNDRED_MILLION_YUAN_FEN = 10_000_000_000
+T0 = 1_793_500_000_000
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Debian chromium is not installed (apt-get install chromium; .ci/run does)",
+    ),
+]
+
+
+@dataclass
+class World:
+    url: str
+    tokens: dict[str, str]
+    own_room: int
+    own_session: int
+    other_room: int
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _build(db: Session) -> dict[str, Any]:
+    """A partner's streamer selling 100M yuan exactly in one live room, another live room."""
+    agency = b.partner(db, name="星河传媒")
+    star = b.streamer(db, partner_row=agency, display_name="小星")
+    own = b.live_session(db, room_row=b.room(db, streamer_row=star), status=SessionStatus.LIVE)
+    other = b.live_session(db, status=SessionStatus.LIVE)
+    big = b.product(db, price_fen=HUNDRED_MILLION_YUAN_FEN, title="年度大单")
+    sale = b.order(db, session_row=own, product_row=big)
+    sale.paid_at = utcnow()
+    for step in (sale.ship, sale.deliver, sale.confirm):  # settled by the what-if's policies
+        step(utcnow())
+    b.shelf_item(db, session_row=own, product_row=big)
+    b.product(db, title="保湿面霜 Moisturiser 50ml", price_fen=12_900)
+    tokens = {
+        "operator": create_token(db, Role.OPERATOR, None)[0],
+        "streamer": create_token(db, Role.STREAMER, star.id)[0],
+    }
+    return {
+        "tokens": tokens,
+        "own_room": own.room_id,
+        "own_session": own.id,
+        "other_room": other.room_id,
+        "other_session": other.id,
+    }
+
+
+def _enter(
+    session_id: int, room_id: int, users: range, kind: str = "enter"
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "event_id": f"{kind}-{session_id}-{user}",
+            "session_id": session_id,
+            "room_id": room_id,
+            "user_id": user,
+            "type": kind,
+            "ts": T0 + user,
+        }
+        for user in users
+    ]
+
+
+@pytest.fixture(scope="module")
+def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """zhibo over real HTTP (uvicorn in a thread) on a small platform built here."""
+    if not (VENDOR / "chart.umd.js").exists():
+        pytest.fail("the chart library is missing: run `make assets` (npm ci) first")
+    folder = tmp_path_factory.mktemp("console")
+    path = folder / "zhibo.db"
+    shutil.copyfile(sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    db = session_factory(engine)()
+    built = _build(db)
+    db.commit()
+    db.close()
+    settings = Settings(database_url=f"sqlite:///{path}", data_dir=folder / "data")
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, engine),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=1,
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    url = f"http://127.0.0.1:{port}"
+    operator = {"Authorization": f"Bearer {built['tokens']['operator']}"}
+    with httpx.Client(base_url=url, timeout=10, headers=operator) as api:
+        for session_id, room_id in (
+            (built["own_session"], built["own_room"]),
+            (built["other_session"], built["other_room"]),
+        ):
+            posted = api.post("/v1/events", json=_enter(session_id, room_id, range(1, 4)))
+            assert posted.status_code == 200, posted.text
+        while len(api.get("/v1/live-rooms").json()) < 2:
+            assert time.monotonic() < deadline + 10, "the events were not applied"
+            time.sleep(0.05)
+    try:
+        yield World(
+            url, built["tokens"], built["own_room"], built["own_session"], built["other_room"]
+        )
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    # Module scope: Playwright's sync API keeps an asyncio loop running in this thread while it
+    # is open, which later tests' ``asyncio.run`` would trip over.
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class Watched:
+    """A page whose console errors and requests are recorded."""
+
+    page: Any
+    errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+
+    def shot(self, name: str) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.page.evaluate("async () => { await document.fonts.ready; }")
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def watched(browser: Any, world: World) -> Iterator[Watched]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    record = Watched(page)
+    page.on(
+        "console",
+        lambda message: record.errors.append(message.text) if message.type == "error" else None,
+    )
+    page.on("pageerror", lambda error: record.errors.append(str(error)))
+    context.on("request", lambda request: record.requests.append(request.url))
+    try:
+        yield record
+    finally:
+        context.close()
+    assert record.errors == [], f"console errors: {record.errors}"
+    outside = [url for url in record.requests if not url.startswith(world.url + "/")]
+    assert outside == [], f"requests to other addresses: {outside}"
+    assert record.requests, "nothing was requested"
+
+
+def _sign_in(watched: Watched, world: World, role: str) -> None:
+    page = watched.page
+    page.goto(world.url + "/console/")
+    assert "/console/signin" in page.url
+    page.get_by_label("API 令牌").fill(world.tokens[role])
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_load_state()
+
+
+def test_operator_sees_the_goals_with_numbers_and_charts(watched: Watched, world: World) -> None:
+    page = watched.page
+    _sign_in(watched, world, "operator")
+    assert page.url.endswith("/console/goals")
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    assert page.locator(".goal").count() == 4
+    assert page.locator("#goal-rooms .count").inner_text() == "1"
+    assert page.locator("#goal-partners .count").inner_text() == "1"
+    assert page.locator("#goal-rooms .target").inner_text() == "2,000"
+    assert page.locator("#goal-streamers .target").inner_text() == "1,000,000"
+    assert "星河传媒" in page.locator("#goal-partners table.members").inner_text()
+    drawn = page.evaluate(
+        "() => [...document.querySelectorAll('canvas[data-goal-chart]')]"
+        ".filter(c => window.Chart.getChart(c)).length"
+    )
+    assert drawn == 4
+    page.evaluate("async () => { await document.fonts.ready; }")
+    fonts = [url for url in watched.requests if "/vendor/noto-sans-sc/files/" in url]
+    assert fonts, "the Chinese text should be drawn with zhibo's own font"
+    watched.shot("goals-zh")
+    page.get_by_role("link", name="English").click()
+    page.wait_for_load_state()
+    assert page.locator("h1").first.inner_text().startswith("2021 ecosystem goals")
+    assert page.get_by_label("Rooms target").input_value() == "2000"
+    watched.shot("goals-en")
+    page.get_by_role("link", name="Partners and brands").click()
+    page.wait_for_load_state()
+    assert "星河传媒" in page.inner_text("#board-partners")
+    drawn = page.evaluate(
+        "() => [...document.querySelectorAll('canvas[data-board-chart]')]"
+        ".filter(c => window.Chart.getChart(c)).length"
+    )
+    assert drawn == 2
+    watched.shot("partners-en")
+    page.get_by_role("link", name="Settlement").click()
+    page.get_by_role("button", name="Run the what-if").click()
+    page.wait_for_load_state()
+    assert page.locator("#what-if tbody tr").count() >= 2
+    lines = page.evaluate(
+        "() => window.Chart.getChart(document.getElementById('cash-by-day')).data.datasets.length"
+    )
+    assert lines == page.locator("#what-if tbody tr").count()
+    assert page.locator("#what-if tbody tr").first.locator("td").nth(1).inner_text() == "1"
+    watched.shot("settlement-en")
+    page.get_by_role("link", name="中文").click()  # back to the default for the next tests
+
+
+def test_streamer_sees_only_its_own_pages_and_rooms(watched: Watched, world: World) -> None:
+    page = watched.page
+    _sign_in(watched, world, "streamer")
+    assert page.url.endswith("/console/live")
+    links = page.locator("header nav a").all_inner_texts()
+    assert links == ["正在直播", "选品池", "我的主页"]  # no goals, no partners and brands
+    rows = page.locator("table.live-rooms tbody tr")
+    assert rows.count() == 1
+    assert rows.first.get_attribute("data-room") == str(world.own_room)
+    watched.shot("live-streamer")
+    page.get_by_role("link", name="我的主页").click()
+    page.wait_for_load_state()
+    assert page.locator("h1").inner_text().startswith("主播 小星")
+    watched.shot("profile-streamer")
+    refused = page.goto(world.url + "/console/goals")
+    assert refused is not None and refused.status == 403
+    assert "无权访问此页面" in page.inner_text("main")
+    refused = page.goto(f"{world.url}/console/rooms/{world.other_room}")
+    assert refused is not None and refused.status == 403
+    # The 403 answers are expected: they are not console errors of the pages themselves.
+    watched.errors[:] = [text for text in watched.errors if "403" not in text]
+
+
+def test_a_live_rooms_chart_follows_the_events_as_they_arrive(
+    watched: Watched, world: World
+) -> None:
+    page = watched.page
+    _sign_in(watched, world, "operator")
+    page.goto(world.url + "/console/live")
+    assert page.locator("table.live-rooms tbody tr").count() == 2
+    # Sortable by keyboard: the column header is a button; twice sorts descending.
+    sort = page.get_by_role("button", name="直播间")
+    sort.focus()
+    page.keyboard.press("Enter")
+    assert page.locator("th[aria-sort]").get_attribute("aria-sort") == "ascending"
+    first = page.locator("table.live-rooms tbody tr").first
+    assert first.get_attribute("data-room") == str(world.own_room)
+    page.keyboard.press("Enter")
+    assert page.locator("th[aria-sort]").get_attribute("aria-sort") == "descending"
+    first = page.locator("table.live-rooms tbody tr").first
+    assert first.get_attribute("data-room") == str(world.other_room)
+    watched.shot("live-operator")
+    page.locator(f'tr[data-room="{world.own_room}"] a').click()
+    page.wait_for_selector('#stream-state[data-state="live"]')
+    assert "年度大单" in page.inner_text("#shelf-title + table")
+    operator = {"Authorization": f"Bearer {world.tokens['operator']}"}
+    with httpx.Client(base_url=world.url, timeout=10, headers=operator) as api:
+        likes = _enter(world.own_session, world.own_room, range(1, 4), "like")
+        assert api.post("/v1/events", json=likes).status_code == 200
+        page.wait_for_function(
+            "() => document.querySelector('#room-now [data-field=likes]').textContent === '3'"
+        )
+        more = _enter(world.own_session, world.own_room, range(4, 9))
+        assert api.post("/v1/events", json=more).status_code == 200
+        page.wait_for_function(
+            "() => document.querySelector('#room-now [data-field=online_now]').textContent === '8'"
+        )
+    charted = page.evaluate(
+        "() => ({likes: window.Chart.getChart(document.getElementById('chart-likes'))"
+        ".data.datasets[0].data.reduce((a, b) => a + b, 0),"
+        " online: window.Chart.getChart(document.getElementById('chart-online'))"
+        ".data.datasets[0].data.at(-1)})"
+    )
+    assert charted == {"likes": 3, "online": 8}
+    watched.shot("room-live")
+
+
+def test_a_streamer_fills_its_shelf_from_the_pool_and_sees_refusals(
+    watched: Watched, world: World
+) -> None:
+    page = watched.page
+    _sign_in(watched, world, "streamer")
+    page.get_by_role("link", name="选品池").click()
+    page.get_by_label("关键词").fill("面霜")
+    page.get_by_role("button", name="搜索").click()
+    page.wait_for_load_state()
+    rows = page.locator("table.pool-results tbody tr")
+    assert rows.count() == 1 and "保湿面霜" in rows.first.inner_text()
+    assert page.locator("#session_id option").count() == 1  # only its own live session
+    rows.first.get_by_role("button").click()
+    page.wait_for_load_state()
+    assert page.locator("#shelf-outcome.ok").count() == 1
+    watched.shot("pool-added")
+    # The same product again: the live service refuses it, and the page says why.
+    page.locator("table.pool-results tbody tr").first.get_by_role("button").click()
+    page.wait_for_load_state()
+    refusal = page.locator("#shelf-outcome.error")
+    assert refusal.get_attribute("data-error") == "Conflict"
+    assert "already on this shelf" in refusal.inner_text()
+    watched.shot("pool-refused")
