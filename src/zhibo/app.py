@@ -20,8 +20,10 @@ from zhibo.kit.db import get_engine
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     from zhibo.catalog.search.service import background_indexing
+    from zhibo.events.feed import forward_notices_to
 
-    with background_indexing(app):
+    # Room notices (risk prompts and viewer notices) reach this app's SSE listeners.
+    with background_indexing(app), forward_notices_to(app.state):
         yield
 
 
@@ -63,6 +65,15 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     from zhibo.risk.screens import install_text_screens
 
     app.include_router(risk)
+    from zhibo.identity.endpoints import router as identity
+
+    app.include_router(identity)
+    from zhibo.goals.endpoints import router as goals
+
+    app.include_router(goals)
+    from zhibo.console.pages import install as install_console
+
+    install_console(app)  # the web console at /console (docs/console.md)
 
     install_text_screens()  # the pool refuses titles failing the banned-term and lure rules
     return app

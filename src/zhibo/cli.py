@@ -184,6 +184,13 @@ def _register_domains() -> None:
     from zhibo.risk.cli import risk_app
 
     app.add_typer(risk_app, name="risk")
+    from zhibo.identity.cli import identity_app, report, retention_app
+
+    app.add_typer(identity_app, name="identity")
+    app.add_typer(retention_app, name="retention")
+    app.command("report", help="Export the regulator report (CSV and HTML) for a date range.")(
+        report
+    )
     from zhibo.risk.screens import install_text_screens
 
     install_text_screens()  # the pool refuses titles failing the banned-term and lure rules

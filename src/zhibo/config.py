@@ -28,6 +28,11 @@ class Settings(BaseSettings):
         default=Path("var/data"),
         description="Event lake (Parquet), search index and other files.",
     )
+    risk_rules_file: Path | None = Field(
+        default=None,
+        description="A risk rule file (TOML/YAML/JSON) the real-time engine, the pool's text "
+        "screens and the cases run instead of the packaged rules (docs/risk.md).",
+    )
     secret_key: SecretStr = Field(
         default=SecretStr("zhibo-development-key-change-me"),
         description="Key for keyed hashes of personal data (ID numbers, phones, IPs). "
@@ -59,6 +64,44 @@ class Settings(BaseSettings):
         default="embedded",
         description="Who keeps the search index fresh: a thread of `zhibo serve` (embedded) or "
         "a separate `zhibo catalog index --follow` process (external).",
+    )
+    # Identity and compliance (zhibo.identity; docs/identity.md).
+    identity_key: SecretStr | None = Field(
+        default=None,
+        description="AES-256-GCM key for ID numbers and phones at rest: 32 bytes, urlsafe "
+        "base64 (`zhibo identity new-key`). Unset: a development key is generated into "
+        "{data_dir}/keys/identity.key on first use (never for production).",
+    )
+    identity_provider: Literal["attestation", "test"] = Field(
+        default="attestation",
+        description="Verification provider re-checked before each session goes live: "
+        "`attestation` (an operator's recorded attestation) or `test` (tests only).",
+    )
+    streamer_min_age: int = Field(
+        default=16, ge=16, le=30, description="Youngest streamer; under 18 needs consent."
+    )
+    tip_max_per_tip_fen: int = Field(default=50_000, ge=0, description="Most one tip, in fen.")
+    tip_max_per_day_fen: int = Field(
+        default=500_000, ge=0, description="Most a viewer tips in a day, in fen."
+    )
+    tip_max_per_month_fen: int = Field(
+        default=5_000_000, ge=0, description="Most a viewer tips in a calendar month, in fen."
+    )
+    tip_reminder_day_fen: int = Field(
+        default=100_000, ge=0, description="A spending reminder once a day's tips reach this."
+    )
+    tip_hold_hours: int = Field(
+        default=72, ge=0, description="Tips are credited to the streamer after this hold."
+    )
+    tip_day_timezone: str = Field(
+        default="Asia/Shanghai", description="The zone whose calendar days and months the caps use."
+    )
+    virtual_host_label: str = Field(
+        default="AI 虚拟主播 · virtual (AI) host",
+        description="Label shown to viewers in rooms of virtual (AI) hosts.",
+    )
+    patrol_rooms_per_reviewer: int = Field(
+        default=50, gt=0, description="At least one reviewer per this many online rooms."
     )
     page_size_default: int = Field(default=50, gt=0, le=1000)
     page_size_max: int = Field(default=500, gt=0, le=10000)

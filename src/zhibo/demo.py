@@ -39,21 +39,32 @@ def run_demo(host: str, port: int, seed: int, serve_api: bool = True) -> dict[st
     start = (datetime.now(UTC) - timedelta(days=days)).date()
 
     console.rule("[bold]zhibo demo")
-    console.print(f"1/4 simulating a small platform ({days} days from {start}, seed {seed})")
+    console.print(f"1/5 simulating a small platform ({days} days from {start}, seed {seed})")
     shutil.rmtree(sim_dir, ignore_errors=True)
     generate(seed=seed, scale="small", out=sim_dir, start=start, days=days, progress=True)
 
-    console.print(f"2/4 building the schema on {url.split('///')[0]}")
+    console.print(f"2/5 building the schema on {url.split('///')[0]}")
     engine = make_engine(url)
     migrate.upgrade(engine)
 
-    console.print("3/4 loading the platform and indexing its product pool")
+    console.print("3/5 loading the platform and indexing its product pool")
     counts = load_directory(engine, sim_dir, progress=True)
     from zhibo.catalog.search.indexer import rebuild
 
     rebuild(engine, progress=True, data_dir=Settings(database_url=url).data_dir)
 
-    console.print("4/4 creating demo tokens")
+    console.print("4/5 settling commission and grading streamers (as of yesterday)")
+    from zhibo.events.lake import lake_root
+    from zhibo.grading import service as grading
+    from zhibo.kit.db import unit_of_work
+    from zhibo.settlement.run import run_settlement
+
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    run_settlement(engine, yesterday)
+    with unit_of_work(engine) as db:
+        grading.run(db, yesterday, lake_root=lake_root(Settings(database_url=url).data_dir))
+
+    console.print("5/5 creating demo tokens")
     tokens = _demo_tokens(engine)
     elapsed = time.monotonic() - started
     lines = [
@@ -61,6 +72,7 @@ def run_demo(host: str, port: int, seed: int, serve_api: bool = True) -> dict[st
         f"{counts.get('products', 0):,} products, {counts.get('streamers', 0):,} streamers, "
         f"{counts.get('orders', 0):,} orders",
         "",
+        f"Console:    http://{host}:{port}/console  (sign in with a token below)",
         f"API docs:   http://{host}:{port}/docs",
         f"Health:     http://{host}:{port}/healthz",
         "",

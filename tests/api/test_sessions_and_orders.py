@@ -11,7 +11,7 @@ from zhibo.models import Role
 
 def test_session_lifecycle_and_order_attribution(client: TestClient, db: Session) -> None:
     agency = b.partner(db)
-    streamer = b.streamer(db, partner_row=agency)
+    streamer = b.streamer(db, partner_row=agency, verified_at=b.T0)
     product = b.product(db, price_fen=12_900, stock=5)
     buyer = b.viewer(db)
     me = b.token(db, Role.STREAMER, streamer.id)
@@ -128,3 +128,22 @@ def test_healthz_and_openapi(client: TestClient) -> None:
     assert health["status"] == "ok" and health["schema_current"] is True
     spec = client.get("/openapi.json").json()
     assert "/v1/orders" in spec["paths"] and "/v1/pool/search" in spec["paths"]
+
+
+def test_a_manual_start_passes_the_same_checks_as_a_push(client: TestClient, db: Session) -> None:
+    unverified = b.streamer(db)
+    me = b.token(db, Role.STREAMER, unverified.id)
+    db.commit()
+    room = client.post("/v1/rooms", json={"streamer_id": unverified.id, "title": "t"}, headers=me)
+    session = client.post(
+        "/v1/sessions",
+        json={
+            "room_id": room.json()["id"],
+            "title": "t",
+            "scheduled_start_at": "2026-11-11T12:00:00Z",
+        },
+        headers=me,
+    ).json()
+    started = client.post(f"/v1/sessions/{session['id']}/start", headers=me)
+    assert started.status_code == 403 and started.json()["error"] == "StreamerNotVerified"
+    assert client.get(f"/v1/sessions/{session['id']}", headers=me).json()["status"] == "scheduled"

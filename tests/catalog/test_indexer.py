@@ -184,17 +184,17 @@ def test_the_embedded_follower_runs_until_stopped(
 @pytest.fixture
 def cli_env(engine: Engine, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from zhibo.config import get_settings
-    from zhibo.kit.db import get_engine
+    from zhibo.kit.db import clear_engines
 
     if engine.dialect.name != "sqlite":
         pytest.skip("the command line is exercised on the embedded default")
     monkeypatch.setenv("ZHIBO_DATABASE_URL", str(engine.url))
     monkeypatch.setenv("ZHIBO_DATA_DIR", str(data_dir))
     get_settings.cache_clear()
-    get_engine.cache_clear()
+    clear_engines()
     yield
     get_settings.cache_clear()
-    get_engine.cache_clear()
+    clear_engines()
 
 
 def test_cli_index_search_and_check_find_drift(

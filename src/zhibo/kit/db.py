@@ -81,9 +81,21 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-@lru_cache(maxsize=8)
 def get_engine(url: str | None = None) -> Engine:
-    return make_engine(url or get_settings().effective_database_url)
+    """The shared engine of ``url`` (default: the settings' database), one per URL."""
+    return _engine_for(url or get_settings().effective_database_url)
+
+
+@lru_cache(maxsize=8)
+def _engine_for(url: str) -> Engine:
+    # Keyed by the URL itself, not by ``None``: settings that change (tests, a CLI run with
+    # another ZHIBO_DATABASE_URL) get their own engine.
+    return make_engine(url)
+
+
+def clear_engines() -> None:
+    """Forget the shared engines (tests that switch databases)."""
+    _engine_for.cache_clear()
 
 
 def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:

@@ -56,6 +56,16 @@ def list_rooms(
     return Page(items=[RoomOut.model_validate(row) for row in rows], next_cursor=next_cursor)
 
 
+@router.get("/rooms/recommended", response_model=Page[RoomOut])
+def list_recommended_rooms(
+    db: DB, _: Anyone, cursor: Cursor = None, limit: Limit = 50
+) -> Page[RoomOut]:
+    """Rooms live now whose streamer's level earns recommendation traffic (the grading model's
+    ``recommendation_traffic``), less those under a traffic limit."""
+    rows, next_cursor = service.list_recommended_rooms(db, cursor, limit)
+    return Page(items=[RoomOut.model_validate(row) for row in rows], next_cursor=next_cursor)
+
+
 @router.post("/rooms", response_model=RoomCreated, status_code=201)
 def create_room(db: DB, principal: Broadcasters, body: RoomCreate) -> RoomCreated:
     room, key = service.create_room(db, principal, body)

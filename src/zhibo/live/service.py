@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from zhibo.catalog.selection import check_sellable
+from zhibo.catalog.selection import check_sellable, check_shelf_room
 from zhibo.kit.auth import Principal
 from zhibo.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
 from zhibo.kit.hashing import token_hash
@@ -116,6 +116,16 @@ def list_rooms(
     return paginate(session, query, LiveRoom.id, cursor, limit)
 
 
+def list_recommended_rooms(
+    session: Session, cursor: str | None, limit: int, at: datetime | None = None
+) -> tuple[Sequence[LiveRoom], str | None]:
+    """Live rooms whose streamer's level unlocks recommendation traffic and that no traffic
+    limit holds out (``zhibo.grading.recommendation``)."""
+    from zhibo.grading.recommendation import recommended_rooms_query
+
+    return paginate(session, recommended_rooms_query(at), LiveRoom.id, cursor, limit)
+
+
 def get_room(session: Session, room_id: int) -> LiveRoom:
     room = session.get(LiveRoom, room_id)
     if room is None:
@@ -190,7 +200,14 @@ def start_session(
 ) -> LiveSession:
     live_session = get_session(session, session_id)
     _owns_streamer(principal, live_session.streamer_id)
-    live_session.start(at or utcnow())
+    at = at or utcnow()
+    # A manual start passes the same checks as a push (room active, streamer verified, identity
+    # re-checked before going live), so the API is no way around them.
+    room = session.get(LiveRoom, live_session.room_id)
+    if room is None:
+        raise NotFound(f"session_id: session {session_id} has no room")
+    _check_may_go_live(session, room, at)
+    live_session.start(at)
     session.flush()
     return live_session
 
@@ -293,6 +310,7 @@ def add_to_shelf(
     )
     if session.scalar(existing) is not None:
         raise Conflict(f"product_id: product {product.id} is already on this shelf")
+    check_shelf_room(session, streamer, session_id)
     position = (
         session.scalar(
             select(func.count()).select_from(ShelfItem).where(ShelfItem.session_id == session_id)
@@ -337,7 +355,7 @@ def _room_by_stream_key(session: Session, stream_key: str) -> LiveRoom | None:
     )
 
 
-def _check_may_go_live(session: Session, room: LiveRoom) -> None:
+def _check_may_go_live(session: Session, room: LiveRoom, at: datetime | None = None) -> None:
     if room.status != RoomStatus.ACTIVE:
         raise RoomNotActive(f"room {room.id} is {room.status}")
     streamer = session.get(Streamer, room.streamer_id)
@@ -347,6 +365,11 @@ def _check_may_go_live(session: Session, room: LiveRoom) -> None:
         raise StreamerNotVerified(f"streamer {streamer.id} is {streamer.status}")
     if streamer.verified_at is None:
         raise StreamerNotVerified(f"streamer {streamer.id} has no verified real-name identity")
+    # Identity is re-checked before each session goes live (provider, blacklist, age and
+    # guardian consent); a failure is a 403, so the media server refuses the push.
+    from zhibo.identity.service import recheck_before_live
+
+    recheck_before_live(session, streamer, at)
 
 
 def authorize_publish(
@@ -362,7 +385,7 @@ def authorize_publish(
     room = _room_by_stream_key(session, stream_key)
     if room is None:
         raise UnknownStreamKey("name: no room has this stream key")
-    _check_may_go_live(session, room)
+    _check_may_go_live(session, room, at)
     on_air = session.scalars(
         select(LiveSession)
         .where(

@@ -1,6 +1,8 @@
 """All SQLAlchemy models, one file per aggregate. Importing this registers every table."""
 
 from zhibo.models import grading as grading  # registers the grading tables
+from zhibo.models import identity as identity  # registers the identity tables
+from zhibo.models import risk as risk  # registers the risk case tables
 from zhibo.models.brand import Brand, BrandStatus
 from zhibo.models.category import Category, RiskClass
 from zhibo.models.event_metrics import DeadLetter, EventPosition, MinuteMetrics, SessionMetrics
