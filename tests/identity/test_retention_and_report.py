@@ -198,3 +198,12 @@ def test_transaction_records_kept_three_years_and_under_hold(db: Session, tmp_pa
     tips = next(r for r in results if r.target == "tips")
     assert (tips.removed, tips.kept_on_hold) == (1, 1)
     assert db.scalars(select(Tip.session_id)).all() == [sessions[1].id]
+
+
+def test_the_report_drops_personal_columns_by_whole_words() -> None:
+    from zhibo.identity.report import _personal
+
+    for column in ("ip_hash", "phone_cipher", "device_id", "id_number_hash", "token_id"):
+        assert _personal(column), column
+    for column in ("description", "shipping_fee_fen", "reason", "received_at"):
+        assert not _personal(column), column

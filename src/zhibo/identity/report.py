@@ -158,7 +158,9 @@ def _generic(
     table = _table(table_name)
     if table is None or time_column not in table.c:
         return Section(name, title, [], note=f"no {table_name} table in this deployment")
-    columns = [c.name for c in table.columns if not any(word in c.name for word in _PERSONAL)]
+    # Whole words of the column name (``device_id``, ``phone_hash``), not substrings: a
+    # ``description`` column is not an IP address.
+    columns = [c.name for c in table.columns if not _personal(c.name)]
     query = select(*[table.c[c] for c in columns]).where(
         table.c[time_column] >= start, table.c[time_column] < end
     )
