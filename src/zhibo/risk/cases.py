@@ -357,16 +357,7 @@ def _realtime_measures(
             extra={"finding_id": finding.id},
         )
         if kind in (Measure.TRAFFIC_LIMIT, Measure.SUSPENSION):
-            notices.sanction_notice(
-                db,
-                case=case,
-                measure=measure,
-                facts=target.facts,
-                reasons=target.reason,
-                legal_basis=case.legal_basis,
-                appeal_channel=ctx.policy.appeal_channel,
-                at=now,
-            )
+            _sanction_notice(db, case, measure, target, ctx, now)
     return applied
 
 
@@ -391,18 +382,34 @@ def _sanction(
         applied.append(measure)
         _audit_measure(db, case, measure, ctx.actor, now, target.reason)
         if measure.status != MeasureStatus.NOT_APPLICABLE:
-            notices.sanction_notice(
-                db,
-                case=case,
-                measure=measure,
-                facts=target.facts,
-                reasons=target.reason,
-                legal_basis=case.legal_basis,
-                appeal_channel=ctx.policy.appeal_channel,
-                at=now,
-                permanent=kind in measures.PERMANENT,
+            _sanction_notice(
+                db, case, measure, target, ctx, now, permanent=kind in measures.PERMANENT
             )
     return applied
+
+
+def _sanction_notice(
+    db: Session,
+    case: RiskCase,
+    measure: RiskMeasure,
+    target: Target,
+    ctx: Context,
+    now: datetime,
+    *,
+    permanent: bool = False,
+) -> None:
+    """Tell the person about a sanction: facts, reasons, legal basis, duration, appeal."""
+    notices.sanction_notice(
+        db,
+        case=case,
+        measure=measure,
+        facts=target.facts,
+        reasons=target.reason,
+        legal_basis=case.legal_basis,
+        appeal_channel=ctx.policy.appeal_channel,
+        at=now,
+        permanent=permanent,
+    )
 
 
 def _audit_measure(
