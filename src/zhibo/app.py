@@ -21,9 +21,10 @@ from zhibo.kit.db import get_engine
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     from zhibo.catalog.search.service import background_indexing
     from zhibo.events.feed import forward_notices_to
+    from zhibo.live.tasks import background_session_sweep
 
     # Room notices (risk prompts and viewer notices) reach this app's SSE listeners.
-    with background_indexing(app), forward_notices_to(app.state):
+    with background_indexing(app), forward_notices_to(app.state), background_session_sweep(app):
         yield
 
 

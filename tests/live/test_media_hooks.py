@@ -123,8 +123,11 @@ def _client(
 
 @pytest.fixture
 def hooks(engine: Engine, settings: Settings, media: RecordingMediaServer) -> Iterator[TestClient]:
-    """The API with a hook secret configured, its media server the recording fake."""
-    secured = settings.model_copy(update={"media_hook_secret": SecretStr(SECRET)})
+    """The API with a hook secret configured, its media server the recording fake, and no
+    reconnect grace (a push's end ends its session: tests/live/test_reconnect.py has the grace)."""
+    secured = settings.model_copy(
+        update={"media_hook_secret": SecretStr(SECRET), "publish_reconnect_grace_seconds": 0}
+    )
     with _client(engine, secured, media) as client:
         yield client
 
@@ -177,7 +180,12 @@ def test_a_reconnect_continues_the_live_session_and_drops_the_old_publisher(
     assert reread(engine, setup.session_id).publish_client_id == "9"
     # The replaced connection's publish_done arrives late: it does not end the session.
     late = publish_done(hooks, clientid="7")
-    assert late.status_code == 200 and late.json() == {"session_id": None, "ended": False}
+    assert late.status_code == 200 and late.json() == {
+        "session_id": None,
+        "ended": False,
+        "reconnecting": False,
+        "publisher_left_at": None,
+    }
     assert reread(engine, setup.session_id).status == SessionStatus.LIVE
     # A repeated on_publish of the same connection replaces nothing.
     assert publish(hooks, clientid="9").status_code == ALLOWED
@@ -280,9 +288,12 @@ def test_publish_done_ends_the_session_once(hooks: TestClient, db: Session, engi
     assert done.status_code == 200 and done.json() == {
         "session_id": setup.session_id,
         "ended": True,
+        "reconnecting": False,
+        "publisher_left_at": None,
     }
     ended = reread(engine, setup.session_id)
     assert ended.status == SessionStatus.ENDED and ended.ended_at is not None
+    assert ended.end_reason == "publisher_left" and ended.publisher_left_at is None
     again = publish_done(hooks, clientid="12")
     assert again.status_code == 200 and again.json()["ended"] is False
     assert reread(engine, setup.session_id).ended_at == ended.ended_at
@@ -322,7 +333,12 @@ def test_publish_done_after_a_key_rotation_still_ends_the_session(
 
     done = publish_done(hooks, clientid="8")  # nginx still names the push by the old key
 
-    assert done.json() == {"session_id": setup.session_id, "ended": True}
+    assert done.json() == {
+        "session_id": setup.session_id,
+        "ended": True,
+        "reconnecting": False,
+        "publisher_left_at": None,
+    }
 
 
 def test_publish_done_of_another_rooms_key_ends_nothing(
@@ -637,7 +653,12 @@ def test_publish_done_naming_the_stream_ends_that_session_only(
     wrong = publish_done(hooks, clientid="8", name=f"session-{setup.session_id + 1}")
     assert wrong.json()["ended"] is False
     done = publish_done(hooks, clientid="8", name=f"session-{setup.session_id}")
-    assert done.json() == {"session_id": setup.session_id, "ended": True}
+    assert done.json() == {
+        "session_id": setup.session_id,
+        "ended": True,
+        "reconnecting": False,
+        "publisher_left_at": None,
+    }
 
 
 # -- the nginx-rtmp control client ---------------------------------------------------------------

@@ -234,6 +234,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "ZHIBO_DATABASE_URL": database_url,
         "ZHIBO_MEDIA_HOOK_SECRET": SECRET,
         "ZHIBO_MEDIA_CONTROL_URL": f"http://127.0.0.1:{control_port}",
+        # A short reconnect grace: a push's end ends its session about a second later (the
+        # sweep, or the test's own reads), through the same path as the default 60 s.
+        "ZHIBO_PUBLISH_RECONNECT_GRACE_SECONDS": "1",
     }
     server_log = (root / "logs" / "zhibo.log").open("wb")
     serve = [sys.executable, "-m", "uvicorn", "--factory", "zhibo.app:create_app",
@@ -288,6 +291,11 @@ def test_a_push_starts_its_session_and_ending_it_ends_the_session(stack: Stack) 
         stack.wait_status(session_id, "live")
         assert push.wait(timeout=15) == 0, stack.logs()
         stack.wait_status(session_id, "ended")
+        # It waited the grace for a reconnect, then ended as of the moment the push ended.
+        ended = stack.api.get(f"/v1/sessions/{session_id}", headers=stack.operator).json()
+        assert ended["end_reason"] == "reconnect_grace_expired", ended
+        assert ended["ended_at"] == ended["publisher_left_at"], ended
+        assert "waits 1s for a reconnect" in stack.logs(None)
     finally:
         _stop(push)
 

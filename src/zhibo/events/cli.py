@@ -1,4 +1,4 @@
-"""``zhibo events ...`` and ``zhibo rooms metrics``."""
+"""``zhibo events ...`` and ``zhibo rooms metrics|sweep``."""
 
 from __future__ import annotations
 
@@ -94,3 +94,27 @@ def worker(
     partitions = partitions_for(index, of, settings.events_partitions)
     err.print(f"worker {index}/{of}: partitions {sorted(partitions)}")
     run_worker(settings, ready_engine(), partitions)
+
+
+@rooms_app.command("sweep")
+def sweep(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the ended session ids as JSON")
+    ] = False,
+) -> None:
+    """End the live sessions whose push left longer ago than the reconnect grace (what
+    ``zhibo serve`` also does in the background; for deployments that run it from a timer)."""
+    from datetime import timedelta
+
+    from zhibo.config import get_settings
+    from zhibo.live.tasks import sweep_abandoned_sessions
+
+    grace = timedelta(seconds=get_settings().publish_reconnect_grace_seconds)
+    try:
+        ended = sweep_abandoned_sessions(ready_engine(), grace) if grace else []
+    except ZhiboError as error:
+        fail(error, 2)
+    if as_json:
+        typer.echo(json.dumps({"ended_sessions": ended}))
+    else:
+        err.print(f"ended {len(ended)} abandoned session(s): {ended}")

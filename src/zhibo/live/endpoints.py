@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -102,9 +103,18 @@ def schedule_session(db: DB, principal: Broadcasters, body: SessionCreate) -> Se
     return SessionOut.model_validate(service.schedule_session(db, principal, body))
 
 
+def reconnect_grace(request: Request) -> timedelta:
+    """``ZHIBO_PUBLISH_RECONNECT_GRACE_SECONDS`` of the application's settings."""
+    return timedelta(seconds=request.app.state.settings.publish_reconnect_grace_seconds)
+
+
+Grace = Annotated[timedelta, Depends(reconnect_grace)]
+
+
 @router.get("/sessions/{session_id}", response_model=SessionOut)
-def get_session(db: DB, _: Anyone, session_id: int) -> SessionOut:
-    return SessionOut.model_validate(service.get_session(db, session_id))
+def get_session(db: DB, _: Anyone, grace: Grace, session_id: int) -> SessionOut:
+    """A session; one whose reconnect grace ran out is ended on the way (committed)."""
+    return SessionOut.model_validate(service.read_session(db, session_id, grace=grace))
 
 
 @router.post("/sessions/{session_id}/start", response_model=SessionOut)
@@ -217,13 +227,17 @@ media = APIRouter(
     response_model=PublishAllowed,
     responses={302: {"model": PublishAllowed, "description": "Allowed, renamed (Location)"}},
 )
-def on_publish(db: DB, server: Media, hook: Hook) -> JSONResponse:
+def on_publish(db: DB, server: Media, grace: Grace, hook: Hook) -> JSONResponse:
     """nginx-rtmp ``on_publish``: a 3xx lets the push on air under the name in ``Location``
     (the session's public stream name, never the key) and starts its session; a 4xx refuses
     it. The stream key (``name``) is never logged."""
+    # Sessions of the room whose push left longer than the grace ago end whatever this push's
+    # fate (committed on their own: a refusal rolls back the decision, not the facts).
+    service.end_abandoned_sessions_of_key(db, hook.name, grace=grace)
+    db.commit()
     try:
         decision = service.authorize_publish(
-            db, stream_key=hook.name, app=hook.app, client_id=hook.clientid
+            db, stream_key=hook.name, app=hook.app, client_id=hook.clientid, grace=grace
         )
         # Commit before answering: nginx puts the stream on air as soon as it reads the 2xx.
         db.commit()
@@ -262,10 +276,11 @@ def on_publish(db: DB, server: Media, hook: Hook) -> JSONResponse:
 
 
 @media.post("/on_publish_done", response_model=PublishDone)
-def on_publish_done(db: DB, hook: Hook) -> PublishDone:
-    """nginx-rtmp ``on_publish_done``: the push ended, so its live session ends. Idempotent."""
+def on_publish_done(db: DB, grace: Grace, hook: Hook) -> PublishDone:
+    """nginx-rtmp ``on_publish_done``: the push ended, so its live session ends, or, with a
+    reconnect grace, waits for a push of its room to resume it. Idempotent."""
     ended = service.end_published_session(
-        db, stream_key=hook.name, app=hook.app, client_id=hook.clientid
+        db, stream_key=hook.name, app=hook.app, client_id=hook.clientid, grace=grace
     )
     db.commit()
     if ended is None:
@@ -275,6 +290,21 @@ def on_publish_done(db: DB, hook: Hook) -> PublishDone:
             hook.clientid,
         )
         return PublishDone(session_id=None, ended=False)
+    if ended.reconnecting:
+        logger.info(
+            "on_publish_done: session %s of room %s waits %ss for a reconnect (app=%r clientid=%s)",
+            ended.id,
+            ended.room_id,
+            int(grace.total_seconds()),
+            hook.app,
+            hook.clientid,
+        )
+        return PublishDone(
+            session_id=ended.id,
+            ended=False,
+            reconnecting=True,
+            publisher_left_at=ended.publisher_left_at,
+        )
     logger.info(
         "on_publish_done: session %s of room %s ended (app=%r clientid=%s)",
         ended.id,

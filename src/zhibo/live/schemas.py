@@ -57,6 +57,13 @@ class SessionOut(OutSchema):
     ended_at: datetime | None
     suspended_at: datetime | None
     suspension_reason: str | None
+    #: When the session's RTMP push ended while it waits (the reconnect grace) for a push of its
+    #: room to resume it; kept once ended (then it is ``ended_at`` if no push came back).
+    publisher_left_at: datetime | None = None
+    #: Live, its push gone, within the reconnect grace.
+    reconnecting: bool = False
+    #: Why it ended: requested, publisher_left, reconnect_grace_expired or cancelled.
+    end_reason: str | None = None
 
 
 class ShelfItemCreate(InSchema):
@@ -125,6 +132,10 @@ class PublishAllowed(BaseModel):
 
 
 class PublishDone(BaseModel):
-    #: The session this push ended; null when there was nothing live to end.
+    #: The live session this push carried; null when there was nothing live to end.
     session_id: int | None
     ended: bool
+    #: True when the session stays live for the reconnect grace instead of ending now.
+    reconnecting: bool = False
+    #: The moment the push ended, when the session waits for a reconnect.
+    publisher_left_at: datetime | None = None

@@ -7,7 +7,7 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -29,7 +29,7 @@ from zhibo.models import (
     Streamer,
 )
 from zhibo.models.room import RoomStatus
-from zhibo.models.session import SessionStatus
+from zhibo.models.session import SessionEndReason, SessionStatus
 from zhibo.models.streamer import StreamerStatus
 
 logger = logging.getLogger("zhibo.live")
@@ -253,6 +253,9 @@ def cut_stream(media: MediaServer, live_session: LiveSession) -> DropResult | No
     """
     if live_session.publish_app is None or live_session.publish_client_id is None:
         return None
+    if live_session.publisher_left_at is not None:
+        # The push already ended (the session was waiting for a reconnect): nothing is on air.
+        return None
     result = media.drop_publisher(
         app=live_session.publish_app,
         name=stream_name(live_session.id),
@@ -271,9 +274,9 @@ def drop_replaced_publisher(media: MediaServer, decision: PublishDecision) -> Dr
     return media.drop_publisher(app=app, name=stream_name(decision.session.id), client_id=client_id)
 
 
-def resume_session(session: Session, session_id: int) -> LiveSession:
+def resume_session(session: Session, session_id: int, at: datetime | None = None) -> LiveSession:
     live_session = get_session(session, session_id)
-    live_session.resume()
+    live_session.resume(at or utcnow())
     session.flush()
     return live_session
 
@@ -372,6 +375,63 @@ def _check_may_go_live(session: Session, room: LiveRoom, at: datetime | None = N
     recheck_before_live(session, streamer, at)
 
 
+def end_abandoned_sessions(
+    session: Session,
+    at: datetime | None = None,
+    *,
+    grace: timedelta,
+    room_id: int | None = None,
+    session_id: int | None = None,
+) -> list[LiveSession]:
+    """End the live sessions (of one room or one session, or all) whose push left more than
+    ``grace`` before ``at`` and did not return: ``ended_at`` is the moment the push left, the
+    reason ``reconnect_grace_expired``. Idempotent; safe to run from several processes (the rows
+    are locked, and one another process ended is no longer live)."""
+    at = at or utcnow()
+    query = select(LiveSession).where(
+        LiveSession.status == SessionStatus.LIVE,
+        LiveSession.publisher_left_at.is_not(None),
+        LiveSession.publisher_left_at <= at - grace,
+    )
+    if room_id is not None:
+        query = query.where(LiveSession.room_id == room_id)
+    if session_id is not None:
+        query = query.where(LiveSession.id == session_id)
+    ended = list(session.scalars(query.order_by(LiveSession.id).with_for_update()).all())
+    for live_session in ended:
+        live_session.end_abandoned()
+        logger.info(
+            "session %s of room %s ended: its push left at %s and did not return within %ss",
+            live_session.id,
+            live_session.room_id,
+            live_session.publisher_left_at,
+            int(grace.total_seconds()),
+        )
+    if ended:
+        session.flush()
+    return ended
+
+
+def end_abandoned_sessions_of_key(
+    session: Session, stream_key: str, *, grace: timedelta, at: datetime | None = None
+) -> list[LiveSession]:
+    """``end_abandoned_sessions`` of the room this stream key opens (none for an unknown key):
+    run by ``on_publish`` in a transaction of its own, so that a refused push still ends them."""
+    room = _room_by_stream_key(session, stream_key)
+    if room is None:
+        return []
+    return end_abandoned_sessions(session, at, grace=grace, room_id=room.id)
+
+
+def read_session(
+    session: Session, session_id: int, *, grace: timedelta, at: datetime | None = None
+) -> LiveSession:
+    """A session as it stands now: one whose reconnect grace ran out is ended first (the
+    periodic sweep may not have come by yet)."""
+    end_abandoned_sessions(session, at, grace=grace, session_id=session_id)
+    return get_session(session, session_id)
+
+
 def authorize_publish(
     session: Session,
     *,
@@ -379,13 +439,18 @@ def authorize_publish(
     app: str,
     client_id: str,
     at: datetime | None = None,
+    grace: timedelta = timedelta(0),
 ) -> PublishDecision:
     """Decide an ``on_publish``: start the room's earliest scheduled session, or continue its
-    live one (a reconnect), or raise the reason for refusing."""
+    live one (a reconnect, within ``grace`` of its push leaving), or raise the reason for
+    refusing."""
     room = _room_by_stream_key(session, stream_key)
     if room is None:
         raise UnknownStreamKey("name: no room has this stream key")
+    at = at or utcnow()
     _check_may_go_live(session, room, at)
+    # A session whose push left longer than the grace ago is over: this push does not revive it.
+    end_abandoned_sessions(session, at, grace=grace, room_id=room.id)
     on_air = session.scalars(
         select(LiveSession)
         .where(
@@ -404,6 +469,19 @@ def authorize_publish(
         # the old (nginx-rtmp keeps one publisher per stream).
         live_session = on_air[-1]
         replaced = None
+        if live_session.publisher_left_at is not None:
+            # Within the grace: the old connection is gone, this push resumes the session.
+            live_session.publisher_returned(app, client_id)
+            session.flush()
+            logger.info(
+                "session %s of room %s: push resumed after it left at %s",
+                live_session.id,
+                room.id,
+                live_session.publisher_left_at,
+            )
+            return PublishDecision(
+                live_session, reconnect=True, stream_name=stream_name(live_session.id)
+            )
         if (
             live_session.publish_app is not None
             and live_session.publish_client_id is not None
@@ -426,7 +504,7 @@ def authorize_publish(
     )
     if scheduled is None:
         raise NoScheduledSession(f"room {room.id} has no scheduled session: schedule one first")
-    scheduled.start(at or utcnow())
+    scheduled.start(at)
     scheduled.record_publisher(app, client_id)
     session.flush()
     return PublishDecision(scheduled, reconnect=False, stream_name=stream_name(scheduled.id))
@@ -439,8 +517,11 @@ def end_published_session(
     app: str,
     client_id: str,
     at: datetime | None = None,
+    grace: timedelta = timedelta(0),
 ) -> LiveSession | None:
-    """Decide an ``on_publish_done``: end the live session this publisher carried.
+    """Decide an ``on_publish_done``: end the live session this publisher carried, or, with a
+    reconnect ``grace``, mark its publisher gone (``publisher_left_at``) so that a push of the
+    room within the grace resumes it (``end_abandoned_sessions`` ends it otherwise).
 
     Matched on the publisher (app and client id) recorded by ``authorize_publish``, within the
     key's room when the key is still valid (it may have been rotated during the push). So a late
@@ -473,6 +554,9 @@ def end_published_session(
             )
         return None
     live_session = matches[0]
-    live_session.end(at or utcnow())
+    if grace > timedelta(0):
+        live_session.publisher_left(at or utcnow())
+    else:
+        live_session.end(at or utcnow(), SessionEndReason.PUBLISHER_LEFT)
     session.flush()
     return live_session

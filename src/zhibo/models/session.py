@@ -8,11 +8,15 @@ State machine::
                           v  |
                         suspended --end--> ended
     scheduled --cancel--> ended
+
+A live session whose RTMP push dropped stays live for a grace period (``publisher_left_at`` set,
+"reconnecting"): a push of the room within the grace clears it, otherwise the session ends as of
+the moment the push dropped (``end_abandoned``).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
@@ -31,6 +35,20 @@ class SessionStatus(StrEnum):
     ENDED = "ended"
     #: Cut by the platform (risk measure); may resume or end.
     SUSPENDED = "suspended"
+
+
+class SessionEndReason(StrEnum):
+    """Why a session ended (``live_sessions.end_reason``)."""
+
+    #: Its streamer or an operator ended it through the API.
+    REQUESTED = "requested"
+    #: Its push ended and no reconnect grace applies (``ZHIBO_PUBLISH_RECONNECT_GRACE_SECONDS=0``).
+    PUBLISHER_LEFT = "publisher_left"
+    #: Its push ended and no push of the room returned within the reconnect grace; the session
+    #: ended at the moment the push ended (``publisher_left_at``).
+    RECONNECT_GRACE_EXPIRED = "reconnect_grace_expired"
+    #: Cancelled before it started.
+    CANCELLED = "cancelled"
 
 
 class SessionNotScheduled(IllegalTransition):
@@ -77,6 +95,12 @@ class LiveSession(Base):
     #: The media server's id of the publishing connection (nginx-rtmp ``clientid``): the only
     #: handle zhibo has to cut the push, since it keeps no clear stream key.
     publish_client_id: Mapped[str | None] = mapped_column(String(32))
+    #: When the media server reported the push of this live session ended (``on_publish_done``)
+    #: while a reconnect grace applies; cleared when a push of the room resumes the session.
+    #: Kept after the session ends: the moment the stream really stopped.
+    publisher_left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: A ``SessionEndReason`` once ended (null for sessions ended before it was recorded).
+    end_reason: Mapped[str | None] = mapped_column(String(40))
 
     def start(self, at: datetime) -> None:
         require_state(
@@ -95,6 +119,35 @@ class LiveSession(Base):
     def is_published_by(self, app: str, client_id: str) -> bool:
         return (self.publish_app, self.publish_client_id) == (app, client_id)
 
+    @property
+    def reconnecting(self) -> bool:
+        """Live, its push gone, waiting within the grace for the streamer to push again."""
+        return self.status == SessionStatus.LIVE and self.publisher_left_at is not None
+
+    def publisher_left(self, at: datetime) -> None:
+        """The push ended: keep the session live for the reconnect grace (first report wins)."""
+        require_state(
+            "session", self.status, [SessionStatus.LIVE], "lose its publisher", SessionNotLive
+        )
+        if self.publisher_left_at is None:
+            self.publisher_left_at = ensure_utc(at, "publisher_left_at")
+
+    def publisher_returned(self, app: str, client_id: str) -> None:
+        """A push of the room resumed this session within the grace."""
+        require_state("session", self.status, [SessionStatus.LIVE], "resume a push", SessionNotLive)
+        self.publisher_left_at = None
+        self.record_publisher(app, client_id)
+
+    def reconnect_grace_expired(self, at: datetime, grace: timedelta) -> bool:
+        left = self.publisher_left_at
+        return self.reconnecting and left is not None and ensure_utc(at, "at") >= left + grace
+
+    def end_abandoned(self) -> None:
+        """End a session whose push left and did not return, as of the moment it left."""
+        if self.publisher_left_at is None:
+            raise SessionNotLive("session", str(self.status), "end as abandoned")
+        self.end(self.publisher_left_at, SessionEndReason.RECONNECT_GRACE_EXPIRED)
+
     def suspend(self, at: datetime, reason: str) -> None:
         self._refuse_if_ended("suspend")
         require_state("session", self.status, [SessionStatus.LIVE], "suspend", SessionNotLive)
@@ -106,14 +159,18 @@ class LiveSession(Base):
         self.status = SessionStatus.SUSPENDED
         self.suspension_reason = reason
 
-    def resume(self) -> None:
+    def resume(self, at: datetime | None = None) -> None:
         self._refuse_if_ended("resume")
         require_state(
             "session", self.status, [SessionStatus.SUSPENDED], "resume", SessionNotSuspended
         )
         self.status = SessionStatus.LIVE
+        if self.publisher_left_at is not None and at is not None:
+            # Its push left before the suspension: the suspension refused every reconnect, so
+            # the streamer gets the grace again from the resumption.
+            self.publisher_left_at = max(self.publisher_left_at, ensure_utc(at, "resumed_at"))
 
-    def end(self, at: datetime) -> None:
+    def end(self, at: datetime, reason: SessionEndReason = SessionEndReason.REQUESTED) -> None:
         self._refuse_if_ended("end")
         require_state(
             "session",
@@ -129,6 +186,7 @@ class LiveSession(Base):
             raise InvalidInput("ended_at: before the session started")
         self.status = SessionStatus.ENDED
         self.ended_at = at
+        self.end_reason = reason
 
     def cancel(self, at: datetime) -> None:
         self._refuse_if_ended("cancel")
@@ -137,6 +195,7 @@ class LiveSession(Base):
         )
         self.ended_at = ensure_utc(at, "ended_at")
         self.status = SessionStatus.ENDED
+        self.end_reason = SessionEndReason.CANCELLED
 
     def _refuse_if_ended(self, action: str) -> None:
         if self.status == SessionStatus.ENDED:

@@ -1,4 +1,4 @@
-"""identity followups: placeholder reserved for issue 8 follow-ups (tips on the ledger, complaint deadlines)
+"""identity follow-ups: placeholder reserved for issue 8 follow-ups (none needed one)
 
 Revision ID: 0013
 Revises: 0012
