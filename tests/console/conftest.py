@@ -8,8 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from zhibo.app import create_app
+from zhibo.config import Settings
 from zhibo.kit.db import make_engine
 
 
@@ -20,3 +23,9 @@ def engine(sqlite_template: Path, tmp_path: Path) -> Iterator[Engine]:
     engine = make_engine(f"sqlite:///{path}")
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def client(engine: Engine, settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, engine), follow_redirects=False) as test_client:
+        yield test_client

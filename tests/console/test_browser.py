@@ -20,13 +20,14 @@ import uvicorn
 from sqlalchemy.orm import Session
 
 from tests import builders as b
+from tests.console.test_risk_pages import _pending_case
 from zhibo.app import create_app
 from zhibo.config import Settings
 from zhibo.console.pages import VENDOR
 from zhibo.kit.auth import create_token
 from zhibo.kit.db import make_engine, session_factory
 from zhibo.kit.time import utcnow
-from zhibo.models import Role
+from zhibo.models import LiveRoom, Role
 from zhibo.models.session import SessionStatus
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -51,6 +52,7 @@ class World:
     own_room: int
     own_session: int
     other_room: int
+    case: int
 
 
 def _free_port() -> int:
@@ -72,11 +74,14 @@ def _build(db: Session) -> dict[str, Any]:
         step(utcnow())
     b.shelf_item(db, session_row=own, product_row=big)
     b.product(db, title="保湿面霜 Moisturiser 50ml", price_fen=12_900)
+    case = _pending_case(db, db.get(LiveRoom, own.room_id))
     tokens = {
         "operator": create_token(db, Role.OPERATOR, None)[0],
         "streamer": create_token(db, Role.STREAMER, star.id)[0],
+        "compliance": create_token(db, Role.COMPLIANCE, None)[0],
     }
     return {
+        "case": case.id,
         "tokens": tokens,
         "own_room": own.room_id,
         "own_session": own.id,
@@ -145,7 +150,12 @@ def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> It
             time.sleep(0.05)
     try:
         yield World(
-            url, built["tokens"], built["own_room"], built["own_session"], built["other_room"]
+            url,
+            built["tokens"],
+            built["own_room"],
+            built["own_session"],
+            built["other_room"],
+            built["case"],
         )
     finally:
         server.should_exit = True
@@ -254,6 +264,14 @@ def test_operator_sees_the_goals_with_numbers_and_charts(watched: Watched, world
     assert lines == page.locator("#what-if tbody tr").count()
     assert page.locator("#what-if tbody tr").first.locator("td").nth(1).inner_text() == "1"
     watched.shot("settlement-en")
+    # A settlement run started here runs in the background; its page polls the progress.
+    page.get_by_role("link", name="Statements").click()
+    page.get_by_label("Settle as of").fill("2026-12-05")
+    page.get_by_role("button", name="Settle now").click()
+    page.wait_for_selector('#job[data-state="done"]')
+    assert page.locator("#job-progress").evaluate("bar => bar.value") == 1
+    assert page.locator("#job-done").is_visible()
+    watched.shot("settlement-run-en")
     page.get_by_role("link", name="中文").click()  # back to the default for the next tests
 
 
@@ -262,7 +280,7 @@ def test_streamer_sees_only_its_own_pages_and_rooms(watched: Watched, world: Wor
     _sign_in(watched, world, "streamer")
     assert page.url.endswith("/console/live")
     links = page.locator("header nav a").all_inner_texts()
-    assert links == ["正在直播", "选品池", "我的主页"]  # no goals, no partners and brands
+    assert links == ["正在直播", "选品池", "结算单", "我的主页"]  # no goals, no risk queue
     rows = page.locator("table.live-rooms tbody tr")
     assert rows.count() == 1
     assert rows.first.get_attribute("data-room") == str(world.own_room)
@@ -347,3 +365,44 @@ def test_a_streamer_fills_its_shelf_from_the_pool_and_sees_refusals(
     assert refusal.get_attribute("data-error") == "Conflict"
     assert "already on this shelf" in refusal.inner_text()
     watched.shot("pool-refused")
+
+
+def test_compliance_decides_a_case_and_the_streamer_sees_the_notice_and_appeals(
+    watched: Watched, world: World
+) -> None:
+    page = watched.page
+    _sign_in(watched, world, "compliance")
+    page.get_by_role("link", name="风控").click()
+    page.wait_for_load_state()
+    assert page.locator(f'table.queue tr[data-case="{world.case}"]').count() == 1
+    assert page.locator("#patrol tbody tr").count() == 7
+    watched.shot("risk-queue")
+    page.locator(f'table.queue tr[data-case="{world.case}"] a').first.click()
+    page.wait_for_load_state()
+    assert page.locator("blockquote.evidence-text mark").inner_text() == "国家级"
+    assert page.locator("figure.ring svg line").count() == 4
+    watched.shot("case-pending")
+    page.get_by_label("确认违规").check()
+    page.get_by_label("理由").fill("录像中确有“国家级”表述")
+    page.get_by_role("button", name="提交决定").click()
+    page.wait_for_load_state()
+    assert page.locator("#case-status").get_attribute("data-status") == "sanctioned"
+    assert page.locator("#decide").count() == 0
+    watched.shot("case-decided")
+    page.get_by_role("button", name="退出").click()
+    page.wait_for_load_state()
+
+    _sign_in(watched, world, "streamer")
+    page.get_by_role("link", name="我的主页").click()
+    page.wait_for_load_state()
+    notices = page.locator(f"#case-{world.case} .notice[data-kind=sanction]")
+    assert notices.count() >= 1
+    assert "《广告法》第九条第三项" in notices.first.inner_text()
+    appeal = page.get_by_role("button", name="提交申诉")
+    assert appeal.is_visible()
+    watched.shot("profile-notice-appeal")
+    page.get_by_label("申诉理由").fill("“国家级”是博物馆的名称")
+    appeal.click()
+    page.wait_for_load_state()
+    assert page.locator("#appeal-filed").is_visible()
+    assert page.locator(f'tr[data-case="{world.case}"] td[data-status]').inner_text() == "申诉中"

@@ -5,28 +5,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from tests import builders as b
-from zhibo.app import create_app
-from zhibo.config import Settings
 from zhibo.console.pages import VENDOR
 from zhibo.kit.auth import create_token, revoke_token
 from zhibo.models import Role
 from zhibo.models.risk import CaseStatus, RiskCase, SubjectKind
 from zhibo.models.session import SessionStatus
-
-
-@pytest.fixture
-def client(engine: Engine, settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, engine), follow_redirects=False) as test_client:
-        yield test_client
 
 
 def _sign_in(client: TestClient, token: str) -> None:

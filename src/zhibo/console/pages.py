@@ -51,9 +51,11 @@ GOAL_MEMBERS_SHOWN = 100
 PAGES: dict[str, tuple[Role, ...]] = {
     "goals": GLOBAL,
     "live": (*GLOBAL, Role.STREAMER, Role.PARTNER),
+    "risk": GLOBAL,
     "pool": (Role.OPERATOR, Role.STREAMER),
     "partners": (*GLOBAL, Role.PARTNER),
     "settlement": GLOBAL,
+    "statements": (*GLOBAL, Role.STREAMER, Role.PARTNER),
     "profile": (Role.STREAMER,),
 }
 #: Who may open a streamer's profile (the services narrow it: a streamer its own, a partner
@@ -601,6 +603,19 @@ def streamer_page(request: Request, db: DB, principal: SignedIn, streamer_id: in
             for case in cases
             if case.subject_kind == SubjectKind.STREAMER and case.subject_id == streamer_id
         ]
+    # The notices go to the person they concern (as ``GET /v1/risk/notices``): the streamer
+    # itself and the platform's readers read them, a partner does not.
+    notices_by_case: dict[int, list[Any]] = {}
+    notices_problem = None
+    own = principal.role == Role.STREAMER and principal.subject_id == streamer_id
+    if principal.is_global or own:
+        from zhibo.risk.notices import notices_for
+
+        for notice in reversed(notices_for(db, "streamer", streamer_id, limit=500)):
+            if notice.case_id is not None:
+                notices_by_case.setdefault(notice.case_id, []).append(notice)
+    else:
+        notices_problem = "Forbidden: notices go to the person they concern"
     charts = {
         "contributions": {
             "labels": [metric.label for metric in grade.metrics] if grade else [],
@@ -633,6 +648,10 @@ def streamer_page(request: Request, db: DB, principal: SignedIn, streamer_id: in
         "upcoming_problem": upcoming_problem,
         "cases": cases,
         "cases_problem": cases_problem,
+        "notices_by_case": notices_by_case,
+        "notices_problem": notices_problem,
+        "may_appeal": own,
+        "appealed": request.query_params.get("appealed"),
         "profile_charts": charts,
         "active": "profile" if principal.subject_id == streamer_id else None,
     }
@@ -707,5 +726,7 @@ def settlement_page(
 
 def install(app: FastAPI) -> None:
     """Serve the console at ``/console`` with its static files."""
+    from zhibo.console import jobs, payouts, risk_pages  # noqa: F401  (routes join ``router``)
+
     app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")

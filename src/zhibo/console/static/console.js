@@ -229,8 +229,35 @@
     ]).catch(function () {});
   }
 
+  /* A long action's page (a settlement run started from the console): poll its progress
+     until it is done or failed. */
+  function jobPage() {
+    var box = document.getElementById("job");
+    if (!box) return;
+    function poll() {
+      fetch(box.dataset.progressUrl, { credentials: "same-origin", cache: "no-store" })
+        .then(function (response) { return response.json(); })
+        .then(function (now) {
+          document.getElementById("job-progress").value = now.progress;
+          document.getElementById("job-state").textContent = now.state;
+          document.getElementById("job-stage").textContent = now.stage;
+          document.getElementById("job-orders").textContent = now.orders_settled;
+          box.dataset.state = now.state;
+          if (now.error) {
+            var error = document.getElementById("job-error");
+            error.textContent = now.error;
+            error.hidden = false;
+          }
+          if (now.state === "done") document.getElementById("job-done").hidden = false;
+          if (now.state !== "done" && now.state !== "failed") window.setTimeout(poll, 500);
+        });
+    }
+    if (box.dataset.state !== "done" && box.dataset.state !== "failed") poll();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     sortableTables();
+    jobPage();
     fontsFor(["goal-labels", "room-labels"]).then(function () {
       goalCharts();
       boardCharts();
