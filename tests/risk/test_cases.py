@@ -379,3 +379,41 @@ def test_blacklisting_waits_for_an_identity_and_a_won_appeal_lifts_it(db: Sessio
     assert entry.status == BlacklistStatus.LIFTED
     # Back to what it was before the cancellation: the first case's publishing suspension.
     assert db.get(Streamer, known.id).status == StreamerStatus.SUSPENDED  # type: ignore[union-attr]
+
+
+def test_a_streamer_sanctioned_for_a_session_gives_back_its_tips(db: Session) -> None:
+    from dataclasses import replace
+
+    from zhibo.identity import tipping
+    from zhibo.identity.schemas import TipIn
+    from zhibo.models import SessionStatus
+    from zhibo.models.identity import Tip, TipStatus
+
+    streamer = b.streamer(db, level=5)
+    room = b.room(db, streamer_row=streamer)
+    live = b.live_session(db, room_row=room, status=SessionStatus.LIVE)
+    other = b.live_session(db, room_row=room, status=SessionStatus.LIVE)
+    viewer = b.viewer(db)
+    db.commit()
+    for key, session_id in (("a", live.id), ("b", live.id), ("c", other.id)):
+        tipping.send_tip(
+            db,
+            viewer.id,
+            TipIn(session_id=session_id, gift_id=1, amount_fen=100, idempotency_key=key),
+            at=T0,
+        )
+    db.commit()
+    ruleset = rules()
+    found = replace(detected(ruleset, streamer.id, room.id, "s1"), session_id=live.id)
+    got = cases.record(db, found, Context(rules=ruleset), at=T0 + timedelta(minutes=1))
+    assert got is not None and got.case is not None and got.measures
+    statuses = {
+        tip.session_id: tip.status for tip in db.scalars(select(Tip).order_by(Tip.id)).all()
+    }
+    assert statuses == {live.id: TipStatus.REFUNDED, other.id: TipStatus.HELD}
+    audited = db.scalars(
+        select(RiskAuditEntry).where(
+            RiskAuditEntry.case_id == got.case.id, RiskAuditEntry.action == "tips.refunded"
+        )
+    ).all()
+    assert len(audited) == 1 and '"refunded":2' in audited[0].inputs.replace(" ", "")

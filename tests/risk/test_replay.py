@@ -228,34 +228,188 @@ def test_price_fraud_findings_replay_and_a_changed_price_is_caught() -> None:
     assert small.status == "not_reproduced"
 
 
-def test_a_like_storm_is_rechecked_on_its_feature_values() -> None:
+def test_a_batch_like_storm_replays_from_its_likes_and_fewer_likes_are_caught() -> None:
     from tests.risk.test_engagement import _likers, _storm
 
     data = ScanInputs(events=events(_likers(1, 3000, 1) + _storm(1, 3, 3600, 8000)))
     [finding] = detect("fake_engagement.like_storm", data)
     result = replay(finding)
-    assert result.status == "partial", result.differences
-    fewer = [{**row, "likes": row["likes"] // 10} for row in finding.evidence["peak_accounts"]]
-    changed = replay(
-        _tampered(
-            finding,
-            peak_accounts=fewer,
-            peak_top_accounts_likes=sum(row["likes"] for row in fewer),
-        )
-    )
+    assert result.status == "reproduced", result.differences
+    assert json.loads(finding.model_dump_json())["evidence"]["likes"]
+    top = finding.user_ids[0]
+    fewer = [
+        {**row, "likes": row["likes"] // 10} if row["user_id"] == top else row
+        for row in finding.evidence["likes"]
+    ]
+    changed = replay(_tampered(finding, likes=fewer))
     assert changed.status == "not_reproduced"
-    assert "share" in changed.differences[0]
+    assert changed.differences
+    # The old shape (feature values only) is still re-checked against the thresholds.
+    old = {k: v for k, v in finding.evidence.items() if k not in ("likes", "likes_rest")}
+    assert replay(finding.model_copy(update={"evidence": old})).status == "partial"
 
 
-def test_aggregate_only_detectors_are_not_replayable() -> None:
-    viewers = pl.DataFrame({"user_id": [1], "is_minor": [False], "real_name_verified": [True]})
-    tips = events(
-        [{"session_id": 9, "user_id": 1, "t": 0, "type": "gift", "amount_fen": 10_000_000}]
+def test_a_capped_like_storm_is_partial() -> None:
+    from tests.risk.test_engagement import _likers, _storm
+
+    data = ScanInputs(events=events(_likers(1, 3000, 1) + _storm(1, 3, 3600, 8000)))
+    [finding] = detect("fake_engagement.like_storm", data)
+    # As the detector caps them: the most likes kept, the rest summed per half-step.
+    rows = finding.evidence["likes"]
+    kept, dropped = rows[:20], rows[20:]
+    rest: dict[int, int] = {}
+    for row in dropped:
+        rest[row["step"]] = rest.get(row["step"], 0) + row["likes"]
+    capped = _tampered(
+        finding,
+        likes=kept,
+        likes_rest=[{"step": k, "likes": v, "accounts": 1} for k, v in rest.items()],
+        truncated=True,
     )
-    [finding] = detect("tipping.caps", ScanInputs(events=tips, viewers=viewers))
-    result = replay(finding)
-    assert result.status == "not_replayable"
-    assert "aggregate" in result.note
+    assert replay(capped).status == "partial", replay(capped).differences
+
+
+def test_tipping_caps_replay_and_a_lowered_tip_is_caught() -> None:
+    tips = events(
+        [
+            {"session_id": 9, "user_id": 5, "t": 86_400 + 600 * k, "type": "gift",
+             "amount_fen": 50_000, "event_id": f"g{k}"}
+            for k in range(11)
+        ]
+    )  # fmt: skip
+    [finding] = detect("tipping.caps", ScanInputs(events=tips))
+    assert finding.evidence["tips_count"] == 11 and not finding.evidence["truncated"]
+    assert replay(finding).status == "reproduced"
+    assert replay(json.loads(finding.model_dump_json())).status == "reproduced"
+    lowered = [{**row, "amount_fen": 40_000} if i == 0 else row
+               for i, row in enumerate(finding.evidence["tips"])]  # fmt: skip
+    changed = replay(_tampered(finding, tips=lowered))
+    assert changed.status == "not_reproduced"
+    assert "breaches" in changed.differences[0] and "540000" in changed.differences[0]
+    removed = replay(_tampered(finding, tips=finding.evidence["tips"][1:]))
+    assert "holds 10 tips, the finding counts 11" in removed.differences[0]
+    # 250 tips of 30 yuan in one day: 200 kept, marked truncated, and the replay is partial.
+    many = events(
+        [{"user_id": 6, "t": 60 * k, "type": "gift", "amount_fen": 3_000} for k in range(250)]
+    )
+    [capped] = detect("tipping.caps", ScanInputs(events=many))
+    assert len(capped.evidence["tips"]) == 200 and capped.evidence["truncated"]
+    assert replay(capped).status == "partial"
+    # A finding recorded before the tips were kept (totals only) cannot be replayed.
+    old = {k: v for k, v in finding.evidence.items() if k not in ("tips", "tips_count")}
+    result = replay(finding.model_copy(update={"evidence": old}))
+    assert result.status == "not_replayable" and "no tips" in result.note
+
+
+def test_minor_purchases_replay_and_a_changed_amount_is_caught() -> None:
+    viewers = pl.DataFrame({"user_id": [2, 3], "is_minor": [True, False]})
+    rows = [
+        {"order_id": 1, "seller_id": 1, "buyer_id": 2, "t": 0, "amount_fen": 80_000},
+        {"order_id": 2, "seller_id": 1, "buyer_id": 2, "t": 60, "amount_fen": 30_000},
+        {"order_id": 3, "seller_id": 1, "buyer_id": 3, "t": 0, "amount_fen": 900_000},
+    ]
+    [finding] = detect("minors.purchase_limits", ScanInputs(orders=orders(rows), viewers=viewers))
+    assert [row["order_id"] for row in finding.evidence["orders"]] == [1, 2]
+    assert replay(finding).status == "reproduced"
+    cheaper = [{**row, "amount_fen": 40_000} for row in finding.evidence["orders"]]
+    changed = replay(_tampered(finding, orders=cheaper))
+    assert changed.status == "not_reproduced"
+    assert "finds nothing" in changed.differences[0]
+    adult = [{**row, "minor": False} for row in finding.evidence["orders"]]
+    assert replay(_tampered(finding, orders=adult)).status == "not_reproduced"
+
+
+def test_blacklist_evasion_replays_on_hash_prefixes_and_a_moved_listing_is_caught() -> None:
+    from tests.risk.test_evasion import BLACKLIST, ID_A, _accounts, _hash
+
+    accounts = _accounts(
+        [
+            {"account_id": 2, "created_t": us(5 * 86400),
+             "id_number_hash": _hash(ID_A, "id_number"), "device_ids": ["dev-2"]},
+        ]
+    )  # fmt: skip
+    [finding] = detect("blacklist.evasion", ScanInputs(accounts=accounts, blacklist=BLACKLIST))
+    text = finding.model_dump_json()
+    assert _hash(ID_A, "id_number") not in text  # prefixes only
+    assert replay(finding).status == "reproduced"
+    assert replay(json.loads(text)).status == "reproduced"
+    later = [
+        {**row, "listed_at": "2023-12-30T00:00:00+00:00"} for row in finding.evidence["entries"]
+    ]
+    moved = replay(_tampered(finding, entries=later))
+    assert moved.status == "not_reproduced"
+    assert "finds nothing" in moved.differences[0]
+    other = {**finding.evidence["account_identifiers"], "device_ids": ["dev-other"]}
+    changed = replay(_tampered(finding, account_identifiers=other))
+    assert changed.status == "not_reproduced"
+    assert "entries" in changed.differences[0]
+
+
+def test_shared_devices_replay_and_a_moved_account_is_caught() -> None:
+    from tests.risk.test_traffic import _bots, _ordinary
+
+    farm = _bots(1, 100, 3600, 600, 10, interact=True, per_device=8)
+    data = ScanInputs(events=events(_ordinary(1, 300, 11) + farm))
+    [finding] = detect("fake_traffic.shared_devices", data)
+    # 100 accounts on 13 phones and one address.
+    assert finding.evidence["pair_count"] == 200 and not finding.evidence["truncated"]
+    assert all("#" in row["value"] for row in finding.evidence["pairs"])
+    assert replay(finding).status == "reproduced"
+    # Account 50099 on a phone and an address of its own: its phone (4 accounts) and address
+    # (20) are no longer crowded, and the other three accounts on that phone drop out too.
+    moved = [
+        {**row, "value": row["kind"] + "#999"} if row["user_id"] == 50_099 else row
+        for row in finding.evidence["pairs"]
+    ]
+    changed = replay(_tampered(finding, pairs=moved))
+    assert changed.status == "not_reproduced"
+    assert "(missing ['50096', '50097', '50098', '50099'])" in changed.differences[0]
+
+
+def test_engagement_mismatch_replays_from_the_rooms_history() -> None:
+    from tests.risk.test_traffic import _bots, _ordinary
+
+    rows: list[dict[str, Any]] = []
+    for session in (1, 2, 3):
+        rows += _ordinary(session, 150, session)
+    flooded = _ordinary(4, 150, 4) + _bots(4, 400, 3600, 600, 5)
+    [finding] = detect(
+        "fake_traffic.engagement_mismatch", ScanInputs(events=events(rows + flooded))
+    )
+    assert [row["session_id"] for row in finding.evidence["history"]] == [4, 1, 2, 3]
+    assert replay(finding).status == "reproduced"
+    history = finding.evidence["history"]
+    busy = [{**row, "engaged": row["viewers"]} if row["session_id"] == 4 else row
+            for row in history]  # fmt: skip
+    changed = replay(_tampered(finding, history=busy))
+    assert changed.status == "not_reproduced"
+    assert "finds nothing" in changed.differences[0]
+    quiet = [{**row, "engaged": 0} if row["session_id"] == 1 else row for row in history]
+    shifted = replay(_tampered(finding, history=quiet))
+    assert shifted.status == "not_reproduced"
+    assert "room_median" in shifted.differences[0]
+
+
+def test_bot_viewers_replay_capped_is_partial_and_moved_visits_are_caught() -> None:
+    from tests.risk.test_traffic import _bots, _ordinary
+
+    data = ScanInputs(events=events(_ordinary(1, 400, 1) + _bots(1, 120, 3600, 600, 2)))
+    [finding] = detect("fake_traffic.bot_viewers", data)
+    visits = finding.evidence["visits"]
+    assert sum(row["flagged"] for row in visits) == 120
+    assert replay(finding).status == "reproduced", replay(finding).differences
+    # Ten of the crowd stayed an hour longer: they are no longer in it.
+    longer = [
+        {**row, "leave_us": row["leave_us"] + 3600 * 1_000_000} if i < 10 else row
+        for i, row in enumerate(visits)
+    ]
+    changed = replay(_tampered(finding, visits=longer))
+    assert changed.status == "not_reproduced"
+    assert "missing" in changed.differences[0]
+    capped = _tampered(finding, visits=visits[:100], visit_count=len(visits), truncated=True)
+    assert replay(capped).status == "partial"
+    thin = [{**row, "density": 3} for row in visits[:100]]
+    assert replay(_tampered(capped, visits=thin)).status == "not_reproduced"
 
 
 def test_an_unknown_rule_version_is_refused_unless_the_evidence_carries_parameters() -> None:
@@ -377,3 +531,36 @@ def test_real_time_shaped_findings_replay() -> None:
     )
     assert replay(storm).status == "partial"
     assert replay(_tampered(storm, likes=50_000)).status == "not_reproduced"
+
+
+def test_a_real_time_like_storm_replays_from_its_likes_and_fewer_likes_are_caught() -> None:
+    from types import SimpleNamespace
+
+    from tests.risk.test_realtime import T0, likes, rule_set, storm_rule
+    from tests.risk.test_realtime import events as table
+    from zhibo.risk.cases import Context
+    from zhibo.risk.realtime import RealtimeRisk
+
+    live: Any = SimpleNamespace(id=5, room_id=3)
+    risk = RealtimeRisk(engine=None, ctx=Context(rules=rule_set(storm_rule())))
+    batch = table(
+        likes(live, list(range(100, 110)), 1, T0, "crowd") + likes(live, [1, 2], 30, T0, "bots")
+    )
+    found = risk.evaluate(batch)
+    assert len(found) == 2  # the two hopping windows holding the half-step
+    finding = found[0].finding
+    assert finding.evidence["like_rows"] == 12 and not finding.evidence["truncated"]
+    result = replay(finding)
+    assert result.status == "reproduced", result.differences
+    assert result.rule_source == "evidence"  # version 2 is neither configured nor packaged
+    assert replay(json.loads(finding.model_dump_json())).status == "reproduced"
+    rows = finding.evidence["like_events"]
+    fewer = [{**row, "count": 20} if row["user_id"] == 1 else row for row in rows]
+    changed = replay(_tampered(finding, like_events=fewer))
+    assert changed.status == "not_reproduced"
+    assert "finds nothing" in changed.differences[0]
+    removed = replay(_tampered(finding, like_events=rows[1:]))
+    assert "holds 11 like rows, the finding counts 12" in removed.differences[0]
+    # Old findings (no like rows) are still re-checked on their feature values.
+    old = {k: v for k, v in finding.evidence.items() if k != "like_events"}
+    assert replay(finding.model_copy(update={"evidence": old})).status == "partial"

@@ -16,7 +16,7 @@ back the credit points.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -385,7 +385,31 @@ def _sanction(
             _sanction_notice(
                 db, case, measure, target, ctx, now, permanent=kind in measures.PERMANENT
             )
+    if applied and case.subject_kind == SubjectKind.STREAMER and target.session_id:
+        _refund_session_tips(db, case, target.session_id, ctx.actor, now)
     return applied
+
+
+def _refund_session_tips(
+    db: Session, case: RiskCase, session_id: int, actor: str, now: datetime
+) -> None:
+    """A streamer sanctioned for a violation in a session gives back that session's tips
+    (the 2021 Measures; ``zhibo.identity.tipping``): held tips are refunded, credited ones
+    clawed back. Idempotent; audited with what was refunded."""
+    from zhibo.identity.tipping import refund_session_tips
+
+    summary = refund_session_tips(db, session_id, reason=f"risk-case:{case.id}", at=now)
+    audit.record(
+        db,
+        at=now,
+        actor=actor,
+        action="tips.refunded",
+        case_id=case.id,
+        subject=_subject(case.subject_kind, case.subject_id),
+        rule_key=case.rule_key,
+        inputs={"session_id": session_id, "refund": asdict(summary)},
+        reason=f"sanctioned for a violation in session {session_id}",
+    )
 
 
 def _sanction_notice(

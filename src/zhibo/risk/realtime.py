@@ -12,7 +12,13 @@ Rules run in real time:
   case's person; the accounts are in the evidence);
 - ``order_concentration`` (order brushing, exactly the batch rule) over each room's orders of
   the last window: ``order`` events in the pipeline, and the room's placed orders on each
-  ``place_order``.
+  ``place_order``;
+- the ``minor_tipping`` rules named in ``REALTIME_GIFT_RULES`` (``minors.tipping_realtime``,
+  shadow by default): ``gift`` events by viewers the ``viewers`` table marks as minors (or
+  whose birth date makes them one), judged by the batch detector itself (one finding per
+  session and batch, keyed by its first event). Gift events are viewer-side telemetry and move
+  no money (tips are charged only through ``POST /v1/gifts``, which refuses minors); the rule
+  shows a minor trying. The ``viewers`` table is read only for batches holding gifts.
 
 Cost: a batch is looked at column-wise (Polars); only comments are visited one by one (the
 text matchers' fast path), and the database is touched only when something is found. The
@@ -65,8 +71,15 @@ _ORDERS_SCHEMA = {
     "session_id": pl.Int64,
 }
 
+#: Like rows (account × half-step) a like storm's evidence keeps.
+_LIKE_ROWS = 200
+
 #: Distinct comment texts whose matches are remembered (the cache is emptied when full).
 TEXT_CACHE_SIZE = 100_000
+
+#: ``minor_tipping`` rules the engine runs on gift events (the batch rule ``minors.tipping``
+#: keeps to batch scans).
+REALTIME_GIFT_RULES = ("minors.tipping_realtime",)
 
 #: Overrides the media server the engine cuts streams with (default: from the settings).
 MEDIA: MediaServer | None = None
@@ -112,6 +125,9 @@ class RealtimeRisk:
         ]
         self.storm_rules = rules.running("like_storm")
         self.brushing_rules = rules.running("order_concentration")
+        self.gift_rules = [
+            rule for rule in rules.running("minor_tipping") if rule.id in REALTIME_GIFT_RULES
+        ]
         self._likes: dict[str, pl.DataFrame] = {
             rule.id: pl.DataFrame(schema=_LIKES_SCHEMA) for rule in self.storm_rules
         }
@@ -158,6 +174,8 @@ class RealtimeRisk:
             orders = frame.filter(pl.col("type") == "order")
             if orders.height:
                 found.extend(self._brushing(orders))
+        if self.gift_rules and self.engine is not None:
+            found.extend(self._minor_gifts(table))
         return found
 
     def act(self, detected: list[Detected]) -> list[Recorded]:
@@ -323,6 +341,11 @@ class RealtimeRisk:
         for row in storms.iter_rows(named=True):
             share_bp = row["top"] * 10_000 // row["total"]
             start, end = _ms((row["w"] - 1) * half_ms), _ms((row["w"] + 1) * half_ms)
+            # The window's likes per account and half-step (the latest time, the count), most
+            # first, capped: what a replay feeds the same rule again.
+            behind = expanded.filter(
+                (pl.col("room_id") == row["room_id"]) & (pl.col("w") == row["w"])
+            ).sort(["likes", "bucket", "user_id"], descending=[True, False, False])
             finding = Finding.of(
                 rule,
                 entity_type="room",
@@ -338,6 +361,11 @@ class RealtimeRisk:
                         for u, n in zip(row["top_users"], row["top_likes"], strict=True)
                     ],
                     "top_share_bp": share_bp,
+                    "like_events": behind.head(_LIKE_ROWS)
+                    .select("user_id", "ts_ms", pl.col("likes").alias("count"))
+                    .to_dicts(),
+                    "like_rows": behind.height,
+                    "truncated": behind.height > _LIKE_ROWS,
                     "parameters": params.model_dump(),
                 },
             )
@@ -358,6 +386,69 @@ class RealtimeRisk:
                     uncertain=share_bp < params.min_share_bp + params.uncertain_margin_bp,
                 )
             )
+        return found
+
+    # --- gifts by minors -------------------------------------------------------------------
+
+    def _minor_gifts(self, table: pa.Table) -> list[Detected]:
+        import pyarrow.compute as pc
+
+        from zhibo.models import Viewer
+        from zhibo.risk.detectors import ScanInputs
+        from zhibo.risk.detectors.minors import minor_tipping
+
+        types = {t for rule in self.gift_rules for t in rule.params().tip_types}
+        mask = pc.and_(
+            pc.is_in(table.column("type"), pa.array(sorted(types))),
+            pc.is_valid(table.column("amount_fen")),
+        )
+        gifts = pl.from_arrow(
+            table.filter(mask).select(
+                ["event_id", "session_id", "room_id", "user_id", "type", "ts", "amount_fen"]
+            )
+        )
+        assert isinstance(gifts, pl.DataFrame)
+        gifts = gifts.filter(pl.col("user_id").is_not_null())
+        if gifts.height == 0:
+            return []
+        assert self.engine is not None
+        with Session(self.engine) as db:
+            rows = db.execute(
+                select(Viewer.id, Viewer.is_minor, Viewer.birth_date).where(
+                    Viewer.id.in_(gifts["user_id"].unique().to_list())
+                )
+            ).all()
+        viewers = pl.DataFrame(
+            {
+                "user_id": [row.id for row in rows],
+                "is_minor": [bool(row.is_minor) for row in rows],
+                "birth_date": [row.birth_date for row in rows],
+            },
+            schema={"user_id": pl.Int64, "is_minor": pl.Boolean, "birth_date": pl.Date},
+        )
+        events = gifts.with_columns(pl.col("ts").dt.epoch("us").alias("t")).drop("ts")
+        inputs = ScanInputs(events=events, viewers=viewers)
+        found = []
+        for rule in self.gift_rules:
+            for finding in minor_tipping(inputs, rule):
+                session_id = int(finding.entity_id)
+                tips = finding.evidence["tips"]
+                room = gifts.filter(pl.col("session_id") == session_id)["room_id"]
+                found.append(
+                    Detected(
+                        finding=finding,
+                        dedup_key=f"{rule.key}:session:{session_id}:gift:{tips[0]['event_id']}",
+                        room_id=int(room[0]) if len(room) and room[0] is not None else None,
+                        session_id=session_id,
+                        subject_kind=SubjectKind.VIEWER,
+                        subject_id=int(finding.user_ids[0]),
+                        event_at=finding.window_end,
+                        summary=(
+                            f"gift events by minor viewer(s) {finding.user_ids} in session "
+                            f"{session_id} ({len(tips)} gifts); no money moved"
+                        ),
+                    )
+                )
         return found
 
     # --- order brushing --------------------------------------------------------------------

@@ -9,7 +9,8 @@ and entity, the same users, the window within :data:`WINDOW_TOLERANCE`.
 
 Statuses: ``reproduced``; ``partial`` (the evidence was capped, so only a subset could be re-run
 and what it gives agrees with the finding); ``not_reproduced`` (with the differences listed);
-``not_replayable`` (the detector's evidence holds aggregates only, see :data:`REPLAYABLE`).
+``not_replayable`` (the evidence holds no input rows: findings recorded before their detector
+kept them).
 """
 
 from __future__ import annotations
@@ -271,6 +272,219 @@ def _price_inputs(finding: Finding) -> Any:
     return ScanInputs(prices=prices, aware=_aware(finding))
 
 
+def _tip_cap_inputs(finding: Finding, rule: Rule) -> Any:
+    from zhibo.risk.detectors import ScanInputs
+
+    kind = rule.parameters["tip_types"][0]
+    events = _frame(finding.evidence["tips"], type=kind)
+    return ScanInputs(events=events, aware=_aware(finding))
+
+
+def _minor_purchase_inputs(finding: Finding) -> Any:
+    from zhibo.risk.detectors import ScanInputs
+
+    rows = finding.evidence["orders"]
+    orders = _frame(rows)
+    if "minor" in orders.columns:
+        orders = orders.drop("minor")
+    buyers = sorted({row["buyer_id"] for row in rows if row.get("minor")}, key=str)
+    viewers = pl.DataFrame({"user_id": buyers, "is_minor": [True] * len(buyers)})
+    viewers = viewers.cast({"user_id": orders.schema["buyer_id"]})
+    return ScanInputs(orders=orders, viewers=viewers, aware=_aware(finding))
+
+
+def _evasion_inputs(finding: Finding) -> Any:
+    """The account (its identifiers' hash prefixes) and the entries it matched (theirs)."""
+    from zhibo.risk.detectors import ScanInputs
+
+    evidence = finding.evidence
+    own = evidence.get("account_identifiers")
+    if not isinstance(own, dict):
+        raise NotReplayable("the evidence does not hold the account's identifiers")
+    kinds = ("id_number_hash", "phone_hash", "device_ids")
+    listed = pl.List(pl.String)
+    accounts = pl.DataFrame(
+        {
+            "account_id": [str(finding.entity_id)],
+            "created_t": [_us(evidence["account_created_at"])],
+            **{kind: [own.get(kind) or []] for kind in kinds},
+        },
+        schema_overrides={kind: listed for kind in kinds},
+    )
+    entries: dict[str, dict[str, Any]] = {}
+    for row in evidence["entries"]:
+        entry = entries.setdefault(
+            str(row["entry_id"]),
+            {
+                "entry_id": row["entry_id"],
+                "listed_t": _us(row["listed_at"]),
+                "expires_t": None if row.get("expires_at") is None else _us(row["expires_at"]),
+                **{kind: [] for kind in kinds},
+            },
+        )
+        entry[row["matched"]].append(str(row["hash_prefix"]))
+    blacklist = pl.DataFrame(
+        list(entries.values()),
+        schema_overrides={"expires_t": pl.Int64, **{kind: listed for kind in kinds}},
+    )
+    return ScanInputs(
+        accounts=accounts,
+        blacklist=blacklist,
+        aware=_aware(finding),
+        account_type=finding.entity_type,
+    )
+
+
+def _span(finding: Finding) -> tuple[int, int]:
+    if finding.window_start is None or finding.window_end is None:
+        raise NotReplayable("the finding has no window")
+    return _us(finding.window_start), _us(finding.window_end)
+
+
+def _shared_device_inputs(finding: Finding) -> Any:
+    """Each account on a crowded device or IP (labels stand for the values), and the
+    session's first and last event (accountless)."""
+    from zhibo.risk.detectors import ScanInputs
+
+    first, last = _span(finding)
+    rows: list[dict[str, Any]] = [
+        {"user_id": None, "t": first},
+        {"user_id": None, "t": last},
+    ]
+    for pair in finding.evidence["pairs"]:
+        rows.append({"user_id": pair["user_id"], "t": first, pair["kind"]: pair["value"]})
+    events = _frame(rows, session_id=finding.entity_id)
+    if "device_id" not in events.columns:
+        events = events.with_columns(pl.lit(None, pl.String).alias("device_id"))
+    return ScanInputs(events=events, aware=_aware(finding))
+
+
+def _engagement_inputs(finding: Finding) -> Any:
+    """The room's per-session aggregates as events: ``viewers`` accounts entering, ``engaged``
+    of them commenting; the flagged session spans the finding's window."""
+    from zhibo.risk.detectors import ScanInputs
+
+    first, last = _span(finding)
+    session_ids: list[Any] = []
+    users: list[str] = []
+    times: list[int] = []
+    types: list[str] = []
+    for row in finding.evidence["history"]:
+        for i in range(int(row["viewers"])):
+            user = f"{row['session_id']}:{i}"
+            kinds = ["enter", "comment"] if i < int(row["engaged"]) else ["enter"]
+            for kind in kinds:
+                session_ids.append(row["session_id"])
+                users.append(user)
+                times.append(first)
+                types.append(kind)
+    session_ids.append(finding.entity_id)
+    users.append("end")
+    times.append(last)
+    types.append("leave")
+    events = pl.DataFrame(
+        {"session_id": session_ids, "user_id": users, "t": times, "type": types},
+        schema_overrides={"t": pl.Int64},
+        strict=False,
+    )
+    events = events.with_columns(
+        pl.col("session_id").cast(pl.String),
+        pl.lit(finding.evidence["room_id"]).alias("room_id"),
+    )
+    return ScanInputs(events=events, aware=_aware(finding))
+
+
+def _bot_inputs(finding: Finding) -> Any:
+    """Each passive visit as an enter and a leave, and the session's last event."""
+    from zhibo.risk.detectors import ScanInputs
+
+    rows: list[dict[str, Any]] = [
+        {"user_id": None, "t": int(finding.evidence["session_last_us"]), "type": "end"}
+    ]
+    for visit in finding.evidence["visits"]:
+        rows.append({"user_id": visit["user_id"], "t": visit["enter_us"], "type": "enter"})
+        rows.append({"user_id": visit["user_id"], "t": visit["leave_us"], "type": "leave"})
+    events = _frame(rows, session_id=finding.entity_id)
+    return ScanInputs(events=events, aware=_aware(finding))
+
+
+def _like_inputs(finding: Finding) -> Any:
+    """Each account's likes of a half-step as two like events (all at its first like, none at
+    its last); past the cap, the rest of a half-step as accounts of at most the fewest likes
+    kept (so the top accounts stay the top ones)."""
+    from zhibo.risk.detectors import ScanInputs
+
+    evidence = finding.evidence
+    rows: list[dict[str, Any]] = []
+    for row in evidence["likes"]:
+        rows.append({"user_id": row["user_id"], "t": row["first_us"], "count": row["likes"]})
+        rows.append({"user_id": row["user_id"], "t": row["last_us"], "count": 0})
+    fewest = min((int(row["likes"]) for row in evidence["likes"]), default=1) or 1
+    half = max(1, int(evidence["parameters"]["window_seconds"]) * 1_000_000 // 2)
+    pseudo = 0
+    for rest in evidence.get("likes_rest") or []:
+        left = int(rest["likes"])
+        while left > 0:
+            pseudo -= 1
+            part = min(left, fewest)
+            rows.append({"user_id": pseudo, "t": int(rest["step"]) * half, "count": part})
+            left -= part
+    events = _frame(rows, session_id=finding.entity_id, type="like")
+    return ScanInputs(events=events, aware=_aware(finding))
+
+
+def _realtime_storm(finding: Finding, rule: Rule, subset: bool) -> tuple[Finding | None, list[str]]:
+    """A real-time like storm: the window's likes (per account and half-step) through the
+    real-time engine's own window code again, with nothing before them."""
+    from zhibo.risk.cases import Context
+    from zhibo.risk.realtime import _LIKES_SCHEMA, RealtimeRisk
+
+    rows = finding.evidence["like_events"]
+    likes = pl.DataFrame(
+        {
+            "room_id": [finding.entity_id] * len(rows),
+            "ts": [int(row["ts_ms"]) for row in rows],
+            "user_id": [row["user_id"] for row in rows],
+            "count": [int(row["count"]) for row in rows],
+            "session_id": [None] * len(rows),
+        },
+        schema_overrides={"session_id": pl.Int64},
+        strict=False,
+    ).with_columns(
+        pl.col("room_id").cast(pl.Int64),
+        pl.col("user_id").cast(pl.Int64),
+        pl.from_epoch(pl.col("ts"), time_unit="ms").dt.replace_time_zone("UTC"),
+    )
+    rule = rule.model_copy(update={"state": RuleState.SHADOW})
+    single = RuleSet(schema_version=1, version="replay", rules=[rule])
+    engine = RealtimeRisk(engine=None, ctx=Context(rules=single))
+    engine._likes[rule.id] = pl.DataFrame(schema=_LIKES_SCHEMA)
+    found = [item.finding for item in engine._storms(rule, likes)] if rows else []
+    replayed = _same_entity(found, finding)
+    differences = _compare(finding, replayed, subset)
+    if not subset and not differences and replayed is not None:
+        for key in ("likes", "accounts", "top_accounts"):
+            old, new = finding.evidence.get(key), replayed.evidence.get(key)
+            if json.dumps(old, default=str) != json.dumps(new, default=str):
+                differences.append(f"{key} {new} != recorded {old}")
+    return replayed, differences
+
+
+def _bots_capped(finding: Finding, rule: Rule) -> list[str]:
+    """Capped bot evidence: each kept flagged visit's features re-checked against the rule."""
+    params = rule.parameters
+    differences = []
+    flagged = [row for row in finding.evidence["visits"] if row.get("flagged")]
+    for row in flagged:
+        density, arrivals = int(row["density"]), int(row["arrivals"])
+        if density < params["min_synchronized"] or density < params["min_share"] * arrivals:
+            differences.append(f"visit of {row['user_id']}: density {density} below the rule")
+    count = finding.evidence.get("synchronized_passive_visits", len(flagged))
+    if int(count) < params["min_bots"]:
+        differences.append(f"{count} synchronized visits < min_bots {params['min_bots']}")
+    return differences
+
+
 def _aware(finding: Finding) -> bool:
     moment = finding.window_start or finding.window_end
     return moment is None or moment.tzinfo is not None
@@ -283,6 +497,13 @@ _BUILDERS: dict[str, tuple[str, str | None, Callable[[Finding, Rule], Any]]] = {
     "duplicate_comments": ("posts", "comments", lambda f, r: _posts_inputs(f)),
     "minor_tipping": ("tips", None, _minor_tip_inputs),
     "self_purchase": ("orders", "self_purchases", lambda f, r: _self_purchase_inputs(f)),
+    "tipping_caps": ("tips", "tips_count", _tip_cap_inputs),
+    "minor_purchases": ("orders", "orders_count", lambda f, r: _minor_purchase_inputs(f)),
+    "blacklist_evasion": ("entries", None, lambda f, r: _evasion_inputs(f)),
+    "shared_devices": ("pairs", "pair_count", lambda f, r: _shared_device_inputs(f)),
+    "viewer_engagement": ("history", "history_count", lambda f, r: _engagement_inputs(f)),
+    "bot_viewers": ("visits", "visit_count", lambda f, r: _bot_inputs(f)),
+    "like_storm": ("likes", "like_rows", lambda f, r: _like_inputs(f)),
     "reference_price": ("promotion_start", None, lambda f, r: _price_inputs(f)),
     "raise_then_discount": ("promotion_start", None, lambda f, r: _price_inputs(f)),
 }
@@ -295,16 +516,52 @@ _CAPS = {
     "refund_after_stream": 200,
     "duplicate_comments": 50,
     "minor_tipping": 200,
+    "tipping_caps": 200,
+    "minor_purchases": 200,
+    "shared_devices": 200,
+    "viewer_engagement": 200,
+    "bot_viewers": 200,
+    "like_storm": 200,
 }
+
+#: Feature values a full replay must give again, as recorded.
+_FEATURES: dict[str, tuple[str, ...]] = {
+    "tipping_caps": ("breaches",),
+    "minor_purchases": ("breaches",),
+    "blacklist_evasion": ("entries",),
+    "shared_devices": ("accounts_on_crowded_devices_or_ips", "crowded_devices", "crowded_ips"),
+    "viewer_engagement": (
+        "viewers",
+        "engaged_viewers",
+        "engagement_rate",
+        "room_sessions_compared",
+        "room_median_viewers",
+        "room_median_engagement_rate",
+    ),
+    "bot_viewers": ("synchronized_passive_visits", "median_dwell_seconds", "arrival_cells"),
+    "like_storm": ("peak_window_likes", "peak_top_accounts_likes", "peak_accounts"),
+}
+
+
+def _features(recorded: Finding, replayed: Finding | None) -> list[str]:
+    if replayed is None:
+        return []
+    differences = []
+    for key in _FEATURES.get(recorded.detector, ()):
+        old = json.dumps(recorded.evidence.get(key), sort_keys=True, default=str)
+        new = json.dumps(replayed.evidence.get(key), sort_keys=True, default=str)
+        if old != new:
+            differences.append(f"{key} {new} != recorded {old}")
+    return differences
 
 
 class _Mismatch(Exception):
     """The evidence contradicts itself (e.g. fewer rows than it counts, and not capped)."""
 
 
-#: How each detector replays: ``full`` (the evidence holds every input row; when capped, the
-#: replay is ``partial``), ``partial`` (feature values re-checked against the rule's
-#: thresholds), ``not`` (the evidence holds aggregates only).
+#: How each detector replays: ``full`` (the evidence holds every input row behind the finding;
+#: when capped, the replay is ``partial``), ``partial`` (feature values re-checked against the
+#: rule's thresholds), ``not`` (the evidence holds aggregates only).
 REPLAYABLE: dict[str, str] = {
     "banned_terms": "full",
     "off_platform_lure": "full",
@@ -316,13 +573,13 @@ REPLAYABLE: dict[str, str] = {
     "self_purchase": "full",
     "reference_price": "full",
     "raise_then_discount": "full",
-    "like_storm": "partial",
-    "bot_viewers": "not",
-    "viewer_engagement": "not",
-    "shared_devices": "not",
-    "tipping_caps": "not",
-    "minor_purchases": "not",
-    "blacklist_evasion": "not",
+    "like_storm": "full",
+    "bot_viewers": "full",
+    "viewer_engagement": "full",
+    "shared_devices": "full",
+    "tipping_caps": "full",
+    "minor_purchases": "full",
+    "blacklist_evasion": "full",
 }
 
 
@@ -486,7 +743,18 @@ def replay(value: Finding | Mapping[str, Any] | Any) -> ReplayResult:
                 check_windows(finding)
             except (ValueError, KeyError, TypeError) as exc:
                 differences.append(f"recorded windows: {exc}")
-        elif finding.detector == "like_storm":
+        elif finding.detector == "like_storm" and "like_events" in evidence:
+            total = evidence.get("like_rows")
+            if evidence.get("truncated"):
+                subset = True
+                note = f"evidence capped: {len(evidence['like_events'])} of {total} like rows"
+            elif isinstance(total, int) and total != len(evidence["like_events"]):
+                raise _Mismatch(
+                    f"the evidence holds {len(evidence['like_events'])} like rows, "
+                    f"the finding counts {total}"
+                )
+            replayed, differences = _realtime_storm(finding, rule, subset)
+        elif finding.detector == "like_storm" and not isinstance(evidence.get("likes"), list):
             differences = _like_storm(finding, rule)
             replayed = None if differences else finding
             subset = True
@@ -506,9 +774,15 @@ def replay(value: Finding | Mapping[str, Any] | Any) -> ReplayResult:
                 note = f"evidence capped: {len(rows)} of {total or 'more'} {key} re-run"
             elif isinstance(total, int) and total != len(rows):
                 raise _Mismatch(f"the evidence holds {len(rows)} {key}, the finding counts {total}")
-            inputs = build(finding, rule)
-            replayed = _same_entity(RUNNERS[finding.detector].detect(inputs, rule), finding)
-            differences = _compare(finding, replayed, subset)
+            if subset and finding.detector == "bot_viewers":
+                differences = _bots_capped(finding, rule)
+                replayed = None if differences else finding
+            else:
+                inputs = build(finding, rule)
+                replayed = _same_entity(RUNNERS[finding.detector].detect(inputs, rule), finding)
+                differences = _compare(finding, replayed, subset)
+                if not subset and not differences:
+                    differences = _features(finding, replayed)
         else:
             raise NotReplayable(
                 f"{finding.detector} findings carry aggregate features only, not the input rows"

@@ -28,6 +28,9 @@ from zhibo.risk.detectors.base import US, ScanInputs, iso, runner
 from zhibo.risk.rules import LikeStormParams, Rule
 from zhibo.risk.schemas import Finding
 
+#: Input rows a like storm keeps as evidence.
+_EVIDENCE_ROWS = 200
+
 
 class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -116,6 +119,22 @@ def like_storm(inputs: ScanInputs, rule: Rule) -> list[Finding]:
             .select("user_id", "likes")
             .sort("likes", "user_id", descending=[True, False])
         )
+        # The input rows behind it: the likes of the storm windows' half-steps, per account and
+        # half-step (what the rule sums; ``first_us``/``last_us`` bound its times), most likes
+        # first; past the cap the rest of each half-step as one number.
+        steps = pl.concat([mine.select("b"), mine.select(pl.col("b") + 1)]).unique()
+        behind = (
+            per_user.filter(pl.col("session_id") == session_id)
+            .join(steps, on="b", how="semi")
+            .sort(["likes", "b", "user_id"], descending=[True, False, False])
+        )
+        kept = behind.head(_EVIDENCE_ROWS)
+        rest = (
+            behind.slice(_EVIDENCE_ROWS)
+            .group_by("b")
+            .agg(pl.col("likes").sum(), pl.len().alias("accounts"))
+            .sort("b")
+        )
         findings.append(
             Finding.of(
                 rule,
@@ -125,6 +144,16 @@ def like_storm(inputs: ScanInputs, rule: Rule) -> list[Finding]:
                 window_start=inputs.at(first),
                 window_end=inputs.at(last),
                 evidence={
+                    "likes": kept.select(
+                        "user_id",
+                        pl.col("b").alias("step"),
+                        pl.col("first").alias("first_us"),
+                        pl.col("last").alias("last_us"),
+                        "likes",
+                    ).to_dicts(),
+                    "like_rows": behind.height,
+                    "likes_rest": rest.rename({"b": "step"}).to_dicts(),
+                    "truncated": behind.height > _EVIDENCE_ROWS,
                     "peak_window_start": iso(peak["b"] * half),
                     "peak_window_likes": peak["total"],
                     "peak_top_accounts_likes": peak["top"],

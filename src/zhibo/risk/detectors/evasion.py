@@ -7,7 +7,8 @@ and the listing was still in force then. The blacklisted account itself (created
 listing) is not a new account. Clear ID numbers and phones are hashed when read, with the
 identity store's keyed hashes (:mod:`zhibo.identity.hashing`, so its blacklist matches), and
 never appear in findings: the evidence names the entry, the kind of identifier and the first 12
-characters of its hash. Devices are compared as the files give them.
+characters of its hash, and the account's own matched identifiers the same way (what a replay
+rebuilds the input from). Devices are compared as the files give them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from zhibo.risk.detectors.base import ScanInputs, iso, runner
 from zhibo.risk.rules import Rule
 from zhibo.risk.schemas import Finding
+
+#: Characters of a hash (or device id) shown in evidence.
+_PREFIX = 12
 
 Identifier = Literal["id_number_hash", "phone_hash", "device_ids"]
 
@@ -77,6 +81,11 @@ def blacklist_evasion(inputs: ScanInputs, rule: Rule) -> list[Finding]:
         "account_id", maintain_order=True
     ):
         created = mine["created_t"][0]
+        # The account's side of each match (kind -> hash prefixes): with the entries, the rows
+        # a replay rebuilds the detector's input from (prefixes only, never a clear value).
+        own: dict[str, list[str]] = {}
+        for kind, value in mine.select("kind", "value").unique().sort("kind", "value").iter_rows():
+            own.setdefault(kind, []).append(str(value)[:_PREFIX])
         findings.append(
             Finding.of(
                 rule,
@@ -86,16 +95,18 @@ def blacklist_evasion(inputs: ScanInputs, rule: Rule) -> list[Finding]:
                 window_end=inputs.at(created),
                 evidence={
                     "account_created_at": iso(created),
+                    "account_identifiers": own,
                     "entries": [
                         {
                             "entry_id": row["entry_id"],
                             "listed_at": iso(row["listed_t"]),
                             "expires_at": iso(row.get("expires_t")),
                             "matched": row["kind"],
-                            "hash_prefix": str(row["value"])[:12],
+                            "hash_prefix": str(row["value"])[:_PREFIX],
                         }
                         for row in mine.iter_rows(named=True)
                     ],
+                    "parameters": params.model_dump(),
                 },
             )
         )

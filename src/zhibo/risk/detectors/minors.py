@@ -192,10 +192,25 @@ def _breaches(
 
 
 def _per_user(
-    inputs: ScanInputs, rule: Rule, breaches: pl.DataFrame, extra: dict[str, object]
+    inputs: ScanInputs,
+    rule: Rule,
+    breaches: pl.DataFrame,
+    extra: dict[str, object],
+    source: pl.DataFrame,
+    user_column: str,
+    kept: tuple[str, ...],
+    name: str,
 ) -> list[Finding]:
+    """One finding per user, with the breaches and the input rows behind them (``name``: the
+    user's rows inside a breached period, at most :data:`_EVIDENCE_ROWS`, ``truncated`` when
+    more), so that the finding can be replayed."""
     findings = []
+    columns = [c for c in kept if c in source.columns]
     for (user,), mine in breaches.group_by("user", maintain_order=True):
+        inside = pl.lit(False)
+        for first, last in mine.select("first", "last").iter_rows():
+            inside = inside | pl.col("t").is_between(first, last)
+        behind = source.filter((pl.col(user_column) == user) & inside).sort("t")
         findings.append(
             Finding.of(
                 rule,
@@ -206,6 +221,9 @@ def _per_user(
                 window_end=inputs.at(mine["last"].max()),  # type: ignore[arg-type]
                 evidence={
                     "breaches": mine.drop("user").head(_EVIDENCE_ROWS).to_dicts(),
+                    name: behind.select(columns).head(_EVIDENCE_ROWS).to_dicts(),
+                    f"{name}_count": behind.height,
+                    "truncated": behind.height > _EVIDENCE_ROWS,
                     **extra,
                 },
             )
@@ -225,7 +243,9 @@ def tipping_caps(inputs: ScanInputs, rule: Rule) -> list[Finding]:
         params.timezone,
         params.per_month_fen,
     )
-    return _per_user(inputs, rule, breaches, {"parameters": params.model_dump()})
+    kept = ("event_id", "user_id", "t", "amount_fen")
+    extra: dict[str, object] = {"parameters": params.model_dump()}
+    return _per_user(inputs, rule, breaches, extra, tips, "user_id", kept, "tips")
 
 
 @runner("minor_purchases", MinorPurchaseParams, ("orders", ("amount_fen",)))
@@ -239,4 +259,7 @@ def minor_purchases(inputs: ScanInputs, rule: Rule) -> list[Finding]:
     breaches = _breaches(
         orders, "buyer_id", params.per_order_fen, params.per_day_fen, params.timezone
     )
-    return _per_user(inputs, rule, breaches, {"parameters": params.model_dump()})
+    # The rows are the minor's orders (each was placed by a minor: ``minor`` is true).
+    kept = ("order_id", "buyer_id", "t", "amount_fen", "minor")
+    extra: dict[str, object] = {"parameters": params.model_dump()}
+    return _per_user(inputs, rule, breaches, extra, orders, "buyer_id", kept, "orders")

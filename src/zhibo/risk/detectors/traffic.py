@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +23,8 @@ from zhibo.risk.rules import Rule
 from zhibo.risk.schemas import Finding
 
 PRESENCE = ("enter", "leave")
+#: Input rows a finding keeps as evidence (more: ``truncated``, the replay is partial).
+_EVIDENCE_ROWS = 200
 
 
 class _Params(BaseModel):
@@ -148,9 +152,32 @@ def bot_viewers(inputs: ScanInputs, rule: Rule) -> list[Finding]:
         .agg(pl.col("user_id").n_unique().alias("viewers"))
     )
     sessions = sessions.join(audience, on="session_id", how="left")
+    features = visits.join(density, on=["session_id", "a", "d"]).join(
+        nearby, on=["session_id", "a"]
+    )
     findings = []
     for row in sessions.iter_rows(named=True):
         users = crowd.filter(pl.col("session_id") == row["session_id"])
+        # The input rows behind it: the session's passive visits in the flagged arrival cells
+        # and next to them (what the densities were counted from), flagged ones first, with the
+        # features used; and the session's last event (visits cut by the end are left out).
+        cells = users.select(pl.col("a").unique())
+        band = pl.concat([cells.with_columns(pl.col("a") + da) for da in (-1, 0, 1)]).unique()
+        near = (
+            features.filter(pl.col("session_id") == row["session_id"])
+            .join(band, on="a", how="semi")
+            .with_columns(pl.col("user_id").is_in(users["user_id"].implode()).alias("flagged"))
+            .sort(["flagged", "enter", "user_id"], descending=[True, False, False])
+        )
+        visit_rows = near.select(
+            "user_id",
+            pl.col("enter").alias("enter_us"),
+            pl.col("leave").alias("leave_us"),
+            "density",
+            "arrivals",
+            "flagged",
+        )
+        session_last = last.filter(pl.col("session_id") == row["session_id"])["session_last"][0]
         bursts = (
             users.group_by("a")
             .agg(pl.len().alias("arrivals"), pl.col("enter").min().alias("from_us"))
@@ -173,6 +200,10 @@ def bot_viewers(inputs: ScanInputs, rule: Rule) -> list[Finding]:
                         {"from": iso(f), "arrivals": n}
                         for n, f in bursts.select("arrivals", "from_us").iter_rows()
                     ],
+                    "visits": visit_rows.head(_EVIDENCE_ROWS).to_dicts(),
+                    "visit_count": visit_rows.height,
+                    "truncated": visit_rows.height > _EVIDENCE_ROWS,
+                    "session_last_us": session_last,
                     "parameters": params.model_dump(),
                 },
             )
@@ -224,6 +255,7 @@ def viewer_engagement(inputs: ScanInputs, rule: Rule) -> list[Finding]:
         pl.col("t").min().alias("first"), pl.col("t").max().alias("last")
     )
     flagged = flagged.join(span, on="session_id")
+    history = per.select("session_id", "room_id", "viewers", "engaged").sort("session_id")
     return [
         Finding.of(
             rule,
@@ -239,11 +271,23 @@ def viewer_engagement(inputs: ScanInputs, rule: Rule) -> list[Finding]:
                 "room_sessions_compared": row["history"],
                 "room_median_viewers": row["median_viewers"],
                 "room_median_engagement_rate": round(row["median_rate"], 6),
+                # The per-session aggregates the room's baseline was computed from (this
+                # session's first).
+                "history": _history(history, row["room_id"], row["session_id"]),
+                "history_count": row["history"] + 1,
+                "truncated": row["history"] + 1 > _EVIDENCE_ROWS,
                 "parameters": params.model_dump(),
             },
         )
         for row in flagged.iter_rows(named=True)
     ]
+
+
+def _history(history: pl.DataFrame, room_id: object, session_id: object) -> list[dict[str, Any]]:
+    room = history.filter(pl.col("room_id") == room_id).drop("room_id")
+    own = room.filter(pl.col("session_id") == session_id)
+    others = room.filter(pl.col("session_id") != session_id)
+    return pl.concat([own, others]).head(_EVIDENCE_ROWS).to_dicts()
 
 
 @runner("shared_devices", SharedDeviceParams, ("events", ("session_id", "device_id")))
@@ -287,6 +331,21 @@ def shared_devices(inputs: ScanInputs, rule: Rule) -> list[Finding]:
             .sort("accounts", "value", descending=[True, False])
         )
         window = span.filter(pl.col("session_id") == session_id).row(0, named=True)
+        # The input rows behind it: each account on a crowded device or IP, the value named by a
+        # label local to the finding (``device_id#1``...: equal values, equal labels; no device
+        # or address leaves in these rows).
+        labels = mine.select("kind", "value").unique().sort("kind", "value")
+        labels = labels.with_columns(
+            (
+                pl.col("kind") + "#" + (pl.int_range(pl.len()).over("kind") + 1).cast(pl.String)
+            ).alias("label")
+        )
+        pairs = (
+            mine.join(labels, on=["kind", "value"])
+            .select("user_id", "kind", pl.col("label").alias("value"))
+            .unique()
+            .sort("kind", "value", "user_id")
+        )
         findings.append(
             Finding.of(
                 rule,
@@ -301,6 +360,9 @@ def shared_devices(inputs: ScanInputs, rule: Rule) -> list[Finding]:
                     "crowded_devices": int((values["kind"] == "device_id").sum()),
                     "crowded_ips": int((values["kind"] == "ip").sum()),
                     "values": values.head(50).to_dicts(),
+                    "pairs": pairs.head(_EVIDENCE_ROWS).to_dicts(),
+                    "pair_count": pairs.height,
+                    "truncated": pairs.height > _EVIDENCE_ROWS,
                     "parameters": params.model_dump(),
                 },
             )
