@@ -50,6 +50,14 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8080): suspending a session drops its publisher through "
         "{url}/control/drop/publisher. Empty: suspensions cut no stream (logged).",
     )
+    publish_reconnect_grace_seconds: int = Field(
+        default=60,
+        ge=0,
+        le=3600,
+        description="How long a live session waits after its RTMP push ends (on_publish_done) "
+        "for a push of its room to resume it; after that it ends as of the moment the push "
+        "ended. 0: the session ends as soon as its push ends.",
+    )
     events_partitions: int = Field(
         default=8,
         gt=0,
@@ -95,6 +103,17 @@ class Settings(BaseSettings):
     )
     tip_day_timezone: str = Field(
         default="Asia/Shanghai", description="The zone whose calendar days and months the caps use."
+    )
+    tip_platform_share_bp: int = Field(
+        default=0,
+        ge=0,
+        le=10_000,
+        description="The platform's share of a tip, in basis points, kept when it is credited.",
+    )
+    complaint_deadline_hours: int = Field(
+        default=72,
+        gt=0,
+        description="Feedback deadline: an open complaint older than this is overdue.",
     )
     virtual_host_label: str = Field(
         default="AI 虚拟主播 · virtual (AI) host",

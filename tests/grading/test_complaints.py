@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from tests import builders as b
 from tests.grading.world import AS_OF, RECENT, sell
 from tests.grading.world import build as build_world
+from zhibo.config import get_settings
 from zhibo.grading import complaints, service
 from zhibo.grading.complaints import ComplaintDecision, ComplaintIn
 from zhibo.grading.metrics import compute_metrics
@@ -367,3 +369,58 @@ def test_the_report_shows_handling_hours_and_their_median(db: Session, tmp_path:
         section.note
     )
     assert "Median handling time 3.5 hours" in files["html"].read_text(encoding="utf-8")
+
+
+def test_open_complaints_past_the_feedback_deadline_are_overdue(
+    client: TestClient, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = scene(db)
+    now = datetime.now(UTC)
+    late, fresh, decided = (file(db, viewer(s.buyer), order_id=s.order.id) for _ in range(3))
+    late.received_at = now - timedelta(hours=72, minutes=1)
+    fresh.received_at = now - timedelta(hours=71, minutes=59)
+    decided.received_at = now - timedelta(hours=100)
+    db.flush()
+    complaints.decide(
+        db,
+        COMPLIANCE,
+        decided.id,
+        ComplaintDecision(outcome="resolved", resolution="refunded"),
+        at=now - timedelta(hours=10),  # 90 hours after it came in: decided late
+    )
+    headers = b.token(db, Role.OPERATOR)
+    db.commit()
+
+    def listing(**params: Any) -> dict[int, dict[str, Any]]:
+        response = client.get("/v1/complaints", params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        return {item["id"]: item for item in response.json()["items"]}
+
+    every = listing()
+    assert {i: item["overdue"] for i, item in every.items()} == {
+        late.id: True,
+        fresh.id: False,
+        decided.id: False,
+    }
+    due = datetime.fromisoformat(every[late.id]["feedback_due_at"])
+    assert due == late.received_at + timedelta(hours=72)
+    assert set(listing(overdue="true")) == {late.id}
+    assert set(listing(overdue="false")) == {fresh.id, decided.id}
+    assert (
+        client.get("/v1/complaints", params={"overdue": "soon"}, headers=headers).status_code == 422
+    )
+
+    day = now.date()
+    section = next(
+        x for x in report.build(db, day - timedelta(days=5), day) if x.name == "complaints"
+    )
+    assert "Feedback deadline 72 hours: 1 open past it" in section.note
+    assert "1 decided after it" in section.note
+
+    # A shorter deadline (setting) makes the fresh one overdue too.
+    monkeypatch.setenv("ZHIBO_COMPLAINT_DEADLINE_HOURS", "24")
+    get_settings.cache_clear()
+    try:
+        assert set(listing(overdue="true")) == {late.id, fresh.id}
+    finally:
+        get_settings.cache_clear()

@@ -7,6 +7,11 @@ Grading counts complaints by the time they were received, except those rejected 
 A viewer "took part" in an order it bought, and in a room or with a streamer where it bought
 or tipped: the facts the database keeps.
 
+Feedback deadline (DOMAIN.md §2 asks for timely feedback; it names no figure): an open
+complaint is *overdue* once ``received_at + complaint_deadline_hours`` (setting
+``ZHIBO_COMPLAINT_DEADLINE_HOURS``, default 72) has passed. It is computed when read, never
+stored: listings show ``feedback_due_at`` and ``overdue`` and filter on ``overdue``.
+
 Scoping: operators, compliance and auditors see every complaint; a streamer those about itself
 and a partner those about its streamers, both without who complained or which staff member
 decided; a viewer its own.
@@ -15,13 +20,14 @@ decided; a viewer its own.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Select, exists, select, update
+from sqlalchemy import ColumnElement, Select, and_, exists, not_, select, update
 from sqlalchemy.orm import Session
 
+from zhibo.config import get_settings
 from zhibo.kit.auth import Principal
 from zhibo.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
 from zhibo.kit.pagination import paginate
@@ -84,6 +90,20 @@ class ComplaintOut(BaseModel):
     #: Left out (null) for streamers, partners and viewers.
     handled_by: str | None
     resolution: str | None
+    #: ``received_at`` + the feedback deadline.
+    feedback_due_at: datetime | None = None
+    #: Still open past the feedback deadline (computed when listed).
+    overdue: bool = False
+
+
+def deadline() -> timedelta:
+    """How long the platform has to give feedback on a complaint (setting)."""
+    return timedelta(hours=get_settings().complaint_deadline_hours)
+
+
+def overdue_clause(now: datetime) -> ColumnElement[bool]:
+    """Open, and received more than the deadline before ``now``."""
+    return and_(Complaint.status == ComplaintStatus.OPEN, Complaint.received_at < now - deadline())
 
 
 def _actor(principal: Principal) -> str:
@@ -243,23 +263,34 @@ def list_complaints(
     limit: int,
     status: ComplaintStatus | None = None,
     streamer_id: int | None = None,
+    overdue: bool | None = None,
+    at: datetime | None = None,
 ) -> tuple[list[ComplaintOut], str | None]:
+    now = at or utcnow()
     query = visible_to(principal)
+    if overdue is not None:
+        clause = overdue_clause(now)
+        query = query.where(clause if overdue else not_(clause))
     if status is not None:
         query = query.where(Complaint.status == status)
     if streamer_id is not None:
         query = query.where(Complaint.streamer_id == streamer_id)
     rows, next_cursor = paginate(db, query, Complaint.id, cursor, limit)
-    return present(principal, rows), next_cursor
+    return present(principal, rows, now), next_cursor
 
 
-def present(principal: Principal, rows: Sequence[Complaint]) -> list[ComplaintOut]:
+def present(
+    principal: Principal, rows: Sequence[Complaint], at: datetime | None = None
+) -> list[ComplaintOut]:
     """Complaints as the caller may see them: the streamer and its partner never learn who
-    complained; only staff see which staff member decided."""
+    complained; only staff see which staff member decided. ``overdue`` is judged at ``at``."""
     hide_complainant = principal.role in (Role.STREAMER, Role.PARTNER)
+    now, allowed = at or utcnow(), deadline()
     out = []
     for row in rows:
         item = ComplaintOut.model_validate(row)
+        item.feedback_due_at = row.received_at + allowed
+        item.overdue = row.status == ComplaintStatus.OPEN and item.feedback_due_at < now
         if hide_complainant:
             item.complainant_id = None
         if not principal.is_global:

@@ -166,11 +166,14 @@ def list_complaints(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     status: ComplaintStatus | None = None,
     streamer_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    overdue: bool | None = None,
 ) -> Page[complaints.ComplaintOut]:
     """Complaints the caller may see, oldest first: staff all, a streamer those about itself
-    and a partner those about its streamers (without the complainant), a viewer its own."""
+    and a partner those about its streamers (without the complainant), a viewer its own.
+    ``overdue=true``: only those still open past the feedback deadline
+    (``ZHIBO_COMPLAINT_DEADLINE_HOURS``)."""
     items, next_cursor = complaints.list_complaints(
-        db, principal, cursor, limit, status, streamer_id
+        db, principal, cursor, limit, status, streamer_id, overdue
     )
     return Page(items=items, next_cursor=next_cursor)
 

@@ -138,6 +138,17 @@ def credit_tips(
     typer.echo(json.dumps({"credited": len(credited), "amount_fen": total}))
 
 
+@identity_app.command("post-tips")
+def post_tips() -> None:
+    """Post the ledger entries of tips made before tips were on the ledger (idempotent)."""
+    from zhibo.identity.tip_ledger import backfill
+    from zhibo.kit.db import unit_of_work
+
+    with unit_of_work(ready_engine()) as session:
+        posted = backfill(session)
+    typer.echo(json.dumps({"posted": posted}))
+
+
 @blacklist_app.command("expire")
 def blacklist_expire() -> None:
     """Mark entries whose duration ended as expired (with history)."""

@@ -282,6 +282,21 @@ def _complaints(db: Session, start: datetime, end: datetime) -> Section:
         if hours
         else f"No complaint received in the period has been decided yet ({waiting} open)."
     )
+    # The feedback deadline (grading.complaints): open ones past it now, decided ones after it.
+    limit = get_settings().complaint_deadline_hours
+    now = datetime.now(UTC)
+    overdue = sum(
+        1
+        for row in section.rows
+        if row[-1] == ""
+        and isinstance(row[received], datetime)
+        and (now - row[received]).total_seconds() > limit * 3600
+    )
+    late = sum(1 for value in hours if value > limit)
+    section.note += (
+        f" Feedback deadline {limit} hours: {overdue} open past it as of "
+        f"{now.isoformat(timespec='minutes')}; {late} decided after it."
+    )
     return section
 
 

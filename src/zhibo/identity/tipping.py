@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zhibo.config import get_settings
-from zhibo.identity import blacklist
+from zhibo.identity import blacklist, tip_ledger
 from zhibo.identity.numbers import age_on
 from zhibo.identity.schemas import TipIn
 from zhibo.kit.errors import Conflict, Forbidden, NotFound
@@ -196,6 +196,8 @@ def send_tip(
             raise IdempotencyKeyReused(
                 f"idempotency_key: already used for tip {existing.id} with other values"
             )
+        # A retry re-posts the payment entry: a no-op when it is there, a repair if it is not.
+        tip_ledger.post_paid(session, existing)
         day_start, day_end, month_start, month_end = windows(existing.sent_at)
         return TipResult(
             existing,
@@ -333,6 +335,8 @@ def send_tip(
     )
     session.add(tip)
     session.flush()
+    # The payment and its hold on the ledger, in the tip's transaction: both or neither.
+    tip_ledger.post_paid(session, tip)
     day_total, month_total = day + data.amount_fen, month + data.amount_fen
     reminder = None
     threshold = settings.tip_reminder_day_fen
@@ -345,7 +349,8 @@ def send_tip(
 
 
 def credit_due(session: Session, at: datetime | None = None) -> list[Tip]:
-    """Credit the streamer with tips whose hold has ended."""
+    """Credit the streamer with tips whose hold has ended, posting ``tip:{id}:credited`` for
+    each (less the platform's share, setting ``tip_platform_share_bp``)."""
     now = at or utcnow()
     due = session.scalars(
         select(Tip)
@@ -357,6 +362,7 @@ def credit_due(session: Session, at: datetime | None = None) -> list[Tip]:
         tip.status = TipStatus.CREDITED
         tip.credited_at = now
     session.flush()
+    tip_ledger.post_credited(session, list(due))
     return list(due)
 
 
@@ -378,7 +384,8 @@ def refund_session_tips(
 ) -> RefundSummary:
     """Refund every tip of a session in which the streamer was sanctioned for a violation
     (held tips are never credited; credited ones are clawed back). Idempotent: refunded tips
-    stay refunded. The risk engine calls this with its sanction's reference in ``reason``."""
+    stay refunded. Each refund posts ``tip:{id}:refunded`` (see ``tip_ledger``). The risk
+    engine calls this with its sanction's reference in ``reason``."""
     if not reason.strip():
         from zhibo.kit.errors import InvalidInput
 
@@ -399,6 +406,7 @@ def refund_session_tips(
         tip.refunded_at = now
         tip.refund_reason = reason
     session.flush()
+    tip_ledger.post_refunded(session, list(tips))
     if tips:
         logger.info("session %s: %d tips refunded (%s)", session_id, len(tips), reason)
     return RefundSummary(session_id, len(tips), sum(t.amount_fen for t in tips), clawed)

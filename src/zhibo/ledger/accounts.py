@@ -15,6 +15,10 @@ A code is lower-case segments joined by ``:``: the first segment is the account'
 ``reserve:streamer:<id>``               commission held back as a refund reserve
 ``payouts:streamer:<id>``               cash paid out to a payee (clearing)
 ``cash``                                the platform's bank balance (asset)
+``tips_held:streamer:<id>``             viewers' tips held for a streamer until credited
+``tips_payable:streamer:<id>``          tips credited to a streamer, not yet paid (liability;
+                                        in debit after a claw-back of a refunded tip)
+``platform_tip_revenue``                the platform's share of credited tips (revenue)
 ======================================  =====================================================
 
 The ledger does not restrict kinds to this list: settlement may add accounts without a

@@ -4,11 +4,14 @@ The ledger's own invariants are checked here (trial balance, every entry balance
 least two non-zero postings, valid currencies, postings and reversals pointing at real rows,
 each reversal exactly negating its original), in two grouped scans of the postings. Other
 domains add their own checks with :func:`register_order_check`: settlement registers "every
-order traces to its postings".
+order traces to its postings", identity "every tip traces to its postings"
+(``zhibo.identity.tip_ledger``). ``check`` imports those modules first, so their checks run
+whichever entry point (CLI, API, test) asked.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
@@ -24,6 +27,8 @@ LIST_LIMIT = 100
 
 OrderCheck = Callable[[Session], Iterable[Problem]]
 _order_checks: list[OrderCheck] = []
+#: Modules whose import registers a domain's checks.
+CHECK_MODULES = ("zhibo.settlement", "zhibo.identity.tip_ledger")
 
 
 def register_order_check(fn: OrderCheck) -> None:
@@ -165,6 +170,8 @@ def check(db: Session) -> LedgerReport:
     Two grouped scans of the postings do the work (by account, by entry); the other queries
     touch only reversals, or run only when the scans found something to name.
     """
+    for module in CHECK_MODULES:
+        importlib.import_module(module)
     dialect = "postgresql" if db.get_bind().dialect.name == "postgresql" else "sqlite"
     problems: list[Problem] = []
     more = 0
