@@ -105,3 +105,43 @@ def test_a_restricted_viewer_may_not_tip_until_the_restriction_lapses(db: Sessio
     db.rollback()
     # Two days later the restriction has lapsed.
     assert tip(at + timedelta(days=2, hours=1), "b").tip.amount_fen == 100
+
+
+def test_a_restricted_viewers_comments_are_dead_letters(client: TestClient, db: Session) -> None:
+    from sqlalchemy import select
+
+    from zhibo.models import DeadLetter
+
+    now = datetime.now(UTC)
+    live = b.live_session(db, status=SessionStatus.LIVE)
+    muted, other = b.viewer(db), b.viewer(db)
+    operator = b.token(db, Role.OPERATOR)
+    db.commit()
+    _restrict(db, SubjectKind.VIEWER, muted.id, now - timedelta(hours=1))
+
+    def comment(n: int, user_id: int, kind: str = "comment") -> dict[str, object]:
+        return {
+            "event_id": f"r-{n}",
+            "session_id": live.id,
+            "room_id": live.room_id,
+            "user_id": user_id,
+            "type": kind,
+            "ts": int(now.timestamp() * 1000),
+            **({"text": "好看"} if kind == "comment" else {}),
+        }
+
+    batch = [comment(1, other.id), comment(2, muted.id), comment(3, muted.id, "enter")]
+    answer = client.post("/v1/events", json=batch, headers=operator)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["accepted"], body["rejected"]) == (2, 1)
+    (rejection,) = body["rejections"]
+    assert (rejection["row"], rejection["reason"], rejection["event_id"]) == (
+        1,
+        "comments_restricted",
+        "r-2",
+    )
+    letters = db.scalars(select(DeadLetter)).all()
+    assert [(d.reason, d.row_number, '"r-2"' in d.payload) for d in letters] == [
+        ("comments_restricted", 1, True)
+    ]

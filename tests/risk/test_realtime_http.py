@@ -110,3 +110,49 @@ def test_measures_reach_the_room_stream_within_two_seconds(
         assert row is not None and row.status == SessionStatus.SUSPENDED
     finally:
         reader.close()
+
+
+def test_viewers_follow_the_notices_addressed_to_them_and_nothing_else(
+    server: Server,  # noqa: F811
+    db: Session,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rules = rule_set(lure_rule())  # measures: viewer notice and a prompt to the streamer
+    monkeypatch.setattr(
+        realtime,
+        "pipeline_hook",
+        lambda engine: realtime.RealtimeRisk(engine, realtime.Context(rules=rules)),
+    )
+    room = b.room(db)
+    live = b.live_session(db, room_row=room, status=SessionStatus.LIVE)
+    operator = b.token(db, Role.OPERATOR)
+    viewer = b.token(db, Role.VIEWER, b.viewer(db).id)
+    db.commit()
+    with httpx.Client(base_url=server.url, timeout=10) as api:
+        # Viewers may not follow the room's own stream (metrics, prompts) ...
+        assert api.get(f"/v1/rooms/{room.id}/stream", headers=viewer).status_code == 403
+        assert api.get("/v1/rooms/987654/notices/stream", headers=viewer).status_code == 404
+    # ... but they follow its notices to viewers.
+    reader = StreamReader(f"{server.url}/v1/rooms/{room.id}/notices/stream", viewer)
+    try:
+        assert reader.connected.wait(10) and reader.status == 200
+        with httpx.Client(base_url=server.url, timeout=10) as api:
+            lure = {
+                "event_id": "c-v1",
+                "session_id": live.id,
+                "room_id": room.id,
+                "user_id": 902,
+                "type": "comment",
+                "ts": _ms(T0),
+                "text": "想要的加V: abc12345",
+            }
+            assert api.post("/v1/events", json=[lure], headers=operator).status_code == 200
+        notice = reader.next("notice", timeout=BOUND_S + 8)
+        assert notice["audience"] == "viewers" and notice["kind"] == "viewer_notice"
+        time.sleep(0.5)  # the prompt and the metrics update came too: neither reaches viewers
+        rest = []
+        while not reader.events.empty():
+            rest.append(reader.events.get_nowait())
+        assert all(kind == "notice" and data["audience"] == "viewers" for kind, data in rest)
+    finally:
+        reader.close()

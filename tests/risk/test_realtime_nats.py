@@ -88,3 +88,43 @@ def test_a_workers_room_notice_reaches_the_api_listeners(
     notice = asyncio.run(scenario())
     assert notice["kind"] == "viewer_notice"
     assert notice.get("room_id", room_id) == room_id
+
+
+def test_a_notice_made_in_an_api_process_reaches_listeners_over_nats(
+    engine: Engine, settings: Settings
+) -> None:
+    """An order's finding is decided in an API process: in NATS mode its notice goes out on the
+    notices subject, so the listeners of every API process (this one too) get it."""
+    from types import SimpleNamespace
+
+    from zhibo.events.feed import forward_notices_to, publish_notice
+
+    if not _nats_up():
+        pytest.skip("NATS is not reachable")
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the NATS test runs once, on SQLite (the feed is the same)")
+    unique = uuid.uuid4().hex[:8]
+    nats_settings = settings.model_copy(update={"bus_url": NATS_URL})
+    names = {
+        "metrics_subject": f"zhibo_live_test_{unique}.metrics",
+        "notices_subject": f"zhibo_live_test_{unique}.notices",
+    }
+
+    async def scenario() -> list[dict[str, Any]]:
+        stream, prefix = f"ZHIBOAPIN{unique.upper()}", f"zapin{unique}"
+        this = EventService(nats_settings, engine, stream=stream, subject_prefix=prefix, **names)
+        other = EventService(nats_settings, engine, stream=stream, subject_prefix=prefix, **names)
+        state = SimpleNamespace(settings=nats_settings, engine=engine, events=this)
+        try:
+            here, there = await this.subscribe(5), await other.subscribe(5)
+            with forward_notices_to(state):
+                publish_notice(5, {"kind": "viewer_notice", "audience": "viewers"})
+                got = [await asyncio.wait_for(queue.get(), 10) for queue in (here, there)]
+            assert here.empty()  # delivered once, from the subject, not also locally
+            return [item["data"] for item in got if item["event"] == "notice"]
+        finally:
+            await this.close()
+            await other.close()
+            await _drop_stream(stream)
+
+    assert asyncio.run(scenario()) == [{"kind": "viewer_notice", "audience": "viewers"}] * 2

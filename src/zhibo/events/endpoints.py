@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
@@ -113,6 +113,31 @@ async def room_stream(
     # A short unit of work of its own: the stream must not hold a connection while it lasts.
     with unit_of_work(request.app.state.engine) as db:
         live_service.check_may_follow_room(db, principal, room_id)
+    return await _sse(room_id, events, request, lambda message: True)
+
+
+@router.get("/rooms/{room_id}/notices/stream")
+async def room_notices_stream(
+    room_id: int, _: Anyone, events: Events, request: Request
+) -> StreamingResponse:
+    """Server-Sent Events for a room's audience (any signed-in account, viewers included):
+    only the ``notice`` events addressed to viewers (risk notices such as a warning about
+    off-platform contacts), never the room's metrics or the streamer's prompts."""
+    with unit_of_work(request.app.state.engine) as db:
+        live_service.get_room(db, room_id)  # 404 for a room that does not exist
+    return await _sse(
+        room_id,
+        events,
+        request,
+        lambda message: (
+            message["event"] == "notice" and message["data"].get("audience") == "viewers"
+        ),
+    )
+
+
+async def _sse(
+    room_id: int, events: service.EventService, request: Request, wanted: Any
+) -> StreamingResponse:
     await events.start()
 
     async def stream() -> AsyncIterator[bytes]:
@@ -126,6 +151,8 @@ async def room_stream(
                     if await request.is_disconnected():
                         break
                     yield b": keep-alive\n\n"
+                    continue
+                if not wanted(message):
                     continue
                 data = orjson.dumps(message["data"])
                 yield b"event: " + message["event"].encode() + b"\ndata: " + data + b"\n\n"

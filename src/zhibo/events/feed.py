@@ -77,21 +77,54 @@ def forward_notices_to(state: Any) -> Iterator[None]:
     publishes them (the pipeline runs on the loop, order requests in worker threads)."""
     loop = asyncio.get_running_loop()
     loop_thread = threading.get_ident()
+    settings = getattr(state, "settings", None)
+    over_nats = settings is not None and str(settings.bus_url).startswith(("nats://", "tls://"))
+    pending: set[asyncio.Future[None]] = set()
+
+    def on_loop(call: Callable[[], None]) -> None:
+        if threading.get_ident() == loop_thread:
+            call()
+        else:
+            loop.call_soon_threadsafe(call)
 
     def sink(room_id: int, notice: dict[str, Any]) -> None:
+        if over_nats:
+            # NATS mode: every API process, this one included, delivers it from the notices
+            # subject, so a notice made here (an order's finding) reaches every listener.
+            def send() -> None:
+                future = asyncio.ensure_future(_publish_over_nats(state, room_id, notice))
+                pending.add(future)
+                future.add_done_callback(pending.discard)
+
+            on_loop(send)
+            return
         events = getattr(state, "events", None)
         if events is None or room_id not in events.listeners:
             return
-        if threading.get_ident() == loop_thread:
-            events.notify(room_id, NOTICE, notice)
-        else:
-            loop.call_soon_threadsafe(events.notify, room_id, NOTICE, notice)
+        on_loop(lambda: events.notify(room_id, NOTICE, notice))
 
     NOTICE_SINKS.append(sink)
     try:
         yield
     finally:
         NOTICE_SINKS.remove(sink)
+
+
+async def _publish_over_nats(state: Any, room_id: int, notice: dict[str, Any]) -> None:
+    try:
+        from zhibo.events.service import EventService
+
+        events = getattr(state, "events", None)
+        if events is None:
+            events = state.events = EventService(state.settings, state.engine)
+        await events.start()
+        from zhibo.kit.bus import NatsBus
+
+        bus = events.bus
+        assert isinstance(bus, NatsBus)
+        await bus._nc.publish(events.notices_subject, encode_notice(room_id, notice))
+    except Exception:
+        log.exception("room notice could not be published on NATS")
 
 
 def encode_notice(room_id: int, notice: dict[str, Any]) -> bytes:

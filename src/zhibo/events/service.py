@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import fcntl
 import hashlib
+import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,6 +57,8 @@ ROWS_PER_MESSAGE_NATS = 6_000
 ROWS_PER_MESSAGE_MEMORY = 131_072
 #: Rejections listed one by one in an answer (all of them go to the dead-letter store).
 MAX_LISTED_REJECTIONS = 1_000
+#: Seconds between reads of the viewers a function restriction keeps from commenting.
+RESTRICTIONS_REFRESH_S = 5.0
 #: Updates an SSE listener may fall behind by before it loses the oldest.
 LISTENER_QUEUE = 100
 
@@ -83,6 +86,8 @@ class EventService:
         self._lock = asyncio.Lock()
         self._recovered = False
         self._metrics_feed: Any = None
+        self._restricted: frozenset[int] = frozenset()
+        self._restricted_read_at: float | None = None
         self._notices_feed: Any = None
         # In-process, one pipeline applies every room: one partition avoids splitting each
         # batch into small ones. On NATS, rooms are spread over the configured partitions.
@@ -280,10 +285,63 @@ class EventService:
                         )
                     )
                 table = table.filter(pa.array(~mismatch))
+        if table.num_rows:
+            table, muted = self._refuse_restricted_comments(table, normalised, now)
+            extra.extend(muted)
         if rejected or extra:
             with unit_of_work(self.engine) as db:
                 repository.add_dead_letters(db, [*rejected, *extra], source, now)
         return table, [*rejected, *extra]
+
+    def _refuse_restricted_comments(
+        self, table: pa.Table, normalised: Normalised, now: datetime
+    ) -> tuple[pa.Table, list[Rejection]]:
+        """Comments by viewers a risk measure (function restriction) keeps from commenting
+        are dead letters (``comments_restricted``). The set of such viewers is re-read at
+        most every ``RESTRICTIONS_REFRESH_S`` seconds, so a new restriction holds within it."""
+        restricted = self._restricted_commenters(now)
+        if not restricted:
+            return table, []
+        frame = pl.from_arrow(table.select(["type", "user_id"]))
+        assert isinstance(frame, pl.DataFrame)
+        muted = (
+            frame.select((pl.col("type") == "comment") & pl.col("user_id").is_in(list(restricted)))
+            .to_series()
+            .fill_null(False)
+            .to_numpy()
+        )
+        if not muted.any():
+            return table, []
+        rows_by_event = dict(
+            zip(
+                normalised.table.column("event_id").to_pylist(),
+                normalised.row_numbers,
+                strict=True,
+            )
+        )
+        bad = table.filter(pa.array(muted))
+        rejections = [
+            Rejection(
+                row=rows_by_event.get(record["event_id"], 0),
+                reason="comments_restricted",
+                event_id=record["event_id"],
+                payload=dict(record),
+            )
+            for record in bad.to_pylist()
+        ]
+        return table.filter(pa.array(~muted)), rejections
+
+    def _restricted_commenters(self, now: datetime) -> frozenset[int]:
+        clock = time.monotonic()
+        if self._restricted_read_at is None or clock - self._restricted_read_at > (
+            RESTRICTIONS_REFRESH_S
+        ):
+            from zhibo.risk.measures import restricted_viewers
+
+            with unit_of_work(self.engine) as db:
+                self._restricted = frozenset(restricted_viewers(db, "comments", now))
+            self._restricted_read_at = clock
+        return self._restricted
 
     # --- read side -------------------------------------------------------------------------
 

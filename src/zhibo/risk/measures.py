@@ -261,8 +261,8 @@ def apply(
 
 #: What a function restriction withholds, and where it is enforced: a streamer may not enrol in
 #: campaigns (``grading.campaigns``) and its rooms leave the recommended listing
-#: (``grading.recommendation``); a viewer may not tip (``identity.tipping``) or comment (not yet
-#: enforced: the pipeline accepts comments; the risk hook still screens them).
+#: (``grading.recommendation``); a viewer may not tip (``identity.tipping``) or comment (event
+#: ingestion dead-letters the comments, ``events.service``).
 STREAMER_FUNCTIONS = ("campaigns", "recommendation")
 VIEWER_FUNCTIONS = ("tipping", "comments")
 
@@ -280,6 +280,23 @@ def restriction_in_force(target_kind: SubjectKind, target_id: Any, at: datetime)
         RiskMeasure.starts_at <= at,
         or_(RiskMeasure.ends_at.is_(None), RiskMeasure.ends_at > at),
     )
+
+
+def restricted_viewers(db: Session, function: str, at: datetime) -> set[int]:
+    """The viewers a function restriction withholds ``function`` from at ``at`` (the event
+    ingestion reads this for ``comments``)."""
+    from sqlalchemy import or_
+
+    rows = db.scalars(
+        select(RiskMeasure).where(
+            RiskMeasure.kind == str(Measure.FUNCTION_RESTRICTION),
+            RiskMeasure.status == MeasureStatus.APPLIED,
+            RiskMeasure.target_kind == str(SubjectKind.VIEWER),
+            RiskMeasure.starts_at <= at,
+            or_(RiskMeasure.ends_at.is_(None), RiskMeasure.ends_at > at),
+        )
+    ).all()
+    return {row.target_id for row in rows if function in detail_of(row).get("functions", ())}
 
 
 def restricted_functions(
