@@ -399,14 +399,12 @@ def _refund_session_tips(
     from zhibo.identity.tipping import refund_session_tips
 
     summary = refund_session_tips(db, session_id, reason=f"risk-case:{case.id}", at=now)
-    audit.record(
+    _audit(
         db,
+        case,
         at=now,
         actor=actor,
         action="tips.refunded",
-        case_id=case.id,
-        subject=_subject(case.subject_kind, case.subject_id),
-        rule_key=case.rule_key,
         inputs={"session_id": session_id, "refund": asdict(summary)},
         reason=f"sanctioned for a violation in session {session_id}",
     )
@@ -436,17 +434,39 @@ def _sanction_notice(
     )
 
 
-def _audit_measure(
-    db: Session, case: RiskCase, measure: RiskMeasure, actor: str, at: datetime, reason: str
+def _audit(
+    db: Session,
+    case: RiskCase,
+    *,
+    at: datetime,
+    actor: str,
+    action: str,
+    inputs: dict[str, Any] | None = None,
+    reason: str = "",
 ) -> None:
+    """One audit-log entry about ``case`` (its subject and rule filled in)."""
     audit.record(
         db,
         at=at,
         actor=actor,
-        action="measure.applied" if measure.status != MeasureStatus.PENDING else "measure.pending",
+        action=action,
         case_id=case.id,
         subject=_subject(case.subject_kind, case.subject_id),
         rule_key=case.rule_key,
+        inputs=inputs,
+        reason=reason,
+    )
+
+
+def _audit_measure(
+    db: Session, case: RiskCase, measure: RiskMeasure, actor: str, at: datetime, reason: str
+) -> None:
+    _audit(
+        db,
+        case,
+        at=at,
+        actor=actor,
+        action="measure.applied" if measure.status != MeasureStatus.PENDING else "measure.pending",
         inputs={
             "measure_id": measure.id,
             "kind": measure.kind,
@@ -479,14 +499,12 @@ def _reverse_all(
     for measure in _measures(db, case.id):
         if measures.reverse(db, measure, at=at, reason=reason, actor=actor):
             reversed_.append(measure)
-            audit.record(
+            _audit(
                 db,
+                case,
                 at=at,
                 actor=actor,
                 action="measure.reversed",
-                case_id=case.id,
-                subject=_subject(case.subject_kind, case.subject_id),
-                rule_key=case.rule_key,
                 inputs={
                     "measure_id": measure.id,
                     "kind": measure.kind,
@@ -621,14 +639,12 @@ def decide(
         db.flush()
         rule_measures = [Measure(m) for m in orjson.loads(case.rule_measures)]
         applied = _sanction(db, case, rule_measures, ctx, now)
-        audit.record(
+        _audit(
             db,
+            case,
             at=now,
             actor=reviewer,
             action="case.confirmed",
-            case_id=case.id,
-            subject=_subject(case.subject_kind, case.subject_id),
-            rule_key=case.rule_key,
             inputs={
                 "findings": [f.id for f in _findings(db, case.id)],
                 "severity": case.severity,
@@ -652,14 +668,12 @@ def decide(
         appeal_channel="",
         at=now,
     )
-    audit.record(
+    _audit(
         db,
+        case,
         at=now,
         actor=reviewer,
         action="case.dismissed",
-        case_id=case.id,
-        subject=_subject(case.subject_kind, case.subject_id),
-        rule_key=case.rule_key,
         inputs={"reversed": [m.id for m in undone]},
         reason=reason,
     )
@@ -701,14 +715,12 @@ def appeal(
     )
     db.add(row)
     db.flush()
-    audit.record(
+    _audit(
         db,
+        case,
         at=now,
         actor=audit.actor_of(principal),
         action="appeal.filed",
-        case_id=case.id,
-        subject=_subject(case.subject_kind, case.subject_id),
-        rule_key=case.rule_key,
         inputs={"appeal_id": row.id},
         reason=row.statement,
     )
@@ -758,14 +770,12 @@ def decide_appeal(
         appeal_channel="" if won else "The decision on the appeal is final on the platform.",
         at=now,
     )
-    audit.record(
+    _audit(
         db,
+        case,
         at=now,
         actor=reviewer,
         action="appeal.won" if won else "appeal.lost",
-        case_id=case.id,
-        subject=_subject(case.subject_kind, case.subject_id),
-        rule_key=case.rule_key,
         inputs={"appeal_id": row.id, "reversed": [m.id for m in undone]},
         reason=reason,
     )
