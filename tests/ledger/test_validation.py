@@ -11,7 +11,15 @@ from sqlalchemy.orm import Session
 
 from tests.ledger.helpers import T0, sale
 from zhibo.kit.errors import InvalidInput
-from zhibo.ledger import Entry, InvalidEntry, Posting, Unbalanced, balances, post
+from zhibo.ledger import (
+    Entry,
+    IdempotencyConflict,
+    InvalidEntry,
+    Posting,
+    Unbalanced,
+    balances,
+    post,
+)
 from zhibo.models import LedgerEntry, LedgerPosting
 
 
@@ -129,3 +137,51 @@ def test_any_timezone_is_stored_as_the_same_instant(db: Session) -> None:
 def test_reversal_link_cannot_be_set_through_post(db: Session) -> None:
     with pytest.raises(InvalidEntry, match="reverse"):
         post(db, [replace(sale("x"), reverses="order:1:paid")])
+
+
+@pytest.mark.parametrize(
+    ("bad", "error", "reason"),
+    [
+        (replace(sale("bad"), memo="a\x00b"), InvalidEntry, "NUL"),
+        (
+            _with_postings(Posting("cash", 100), Posting("buyer_payments_held", -99)),
+            Unbalanced,
+            "sum to 1 CNY",
+        ),
+        (
+            _with_postings(Posting("Cash Box", 100), Posting("buyer_payments_held", -100)),
+            InvalidEntry,
+            "not a code",
+        ),
+        (_with_postings(Posting("cash", 100), "x"), InvalidEntry, "not a Posting"),  # type: ignore[arg-type]
+    ],
+    ids=["nul-in-memo", "unbalanced", "bad-account", "not-a-posting"],
+)
+def test_a_bad_entry_deep_in_a_large_batch_leaves_nothing_and_the_session_usable(
+    db: Session, bad: Entry, error: type[InvalidInput], reason: str
+) -> None:
+    """Large batches are checked while they are written (PostgreSQL: inside the COPY): a bad
+    entry after many good ones still refuses the whole batch, and the transaction goes on."""
+    batch = [sale(f"good:{n}", order_id=n + 1) for n in range(300)]
+    batch.insert(250, bad)
+    with pytest.raises(error) as raised:
+        post(db, batch)
+    assert reason in str(raised.value.detail)
+    assert "'bad'" in str(raised.value.detail)
+    assert _written(db) == (0, 0)
+    assert post(db, batch[:10]).posted == 10
+    assert _written(db) == (10, 20)
+
+
+def test_a_large_batch_repeating_a_key_with_other_content_is_refused(db: Session) -> None:
+    batch = [sale(f"k:{n}", order_id=n + 1) for n in range(100)]
+    post(db, batch[:50])
+    again = [*batch, replace(batch[70], memo="other")]  # k:70 twice, different content
+    with pytest.raises(IdempotencyConflict, match="k:70"):
+        post(db, again)
+    changed = [*batch[:60], replace(batch[20], memo="changed"), *batch[60:]]
+    with pytest.raises(IdempotencyConflict, match="k:20"):
+        post(db, changed)
+    assert _written(db) == (50, 100)
+    result = post(db, [*batch, batch[99]])
+    assert (result.posted, result.duplicates) == (50, 51)
