@@ -155,3 +155,12 @@ def test_counterfactuals_are_the_smallest_single_changes() -> None:
         who = row["streamer_id"]
         # One fen less than the counterfactual does not reach the next level.
         assert level_of(apply_changes(frame, who, {"gmv_fen_30d": value - 1}), who) <= row["level"]
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_an_empty_or_single_population_grades(n: int) -> None:
+    """A platform without partners (or with one) still grades: no crash in the counterfactuals."""
+    graded = grade(population(5, n=n), SCHEME)
+    assert graded.height == n
+    if n:
+        assert 0 <= graded["level"][0] <= 5

@@ -172,7 +172,8 @@ class _Ladder:
         le = np.cumsum(counts)
         less = le - counts
         # values + 1 equal to the next value is that value itself: drop the duplicate.
-        distinct = np.append(values[1:] != values[:-1] + 1, True)
+        # (No rows, no values: an empty ladder.)
+        distinct = np.append(values[1:] != values[:-1] + 1, bool(len(values)))[: len(values)]
         all_v = np.concatenate([values, (values + 1)[distinct]])
         all_g = np.concatenate([less + le, (2 * le)[distinct]])
         order = np.argsort(all_v, kind="stable")
