@@ -20,14 +20,15 @@ the write lock on SQLite), so postings reference their entry without a round tri
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from zhibo.kit.time import utcnow
-from zhibo.ledger.accounts import parse_code, valid_code
+from zhibo.ledger.accounts import parse_code
 from zhibo.ledger.schemas import AlreadyReversed, Entry, IdempotencyConflict
 
 #: Tries of a PostgreSQL batch that keeps losing key races (each retry re-checks every key).
@@ -38,102 +39,49 @@ PROBE_KEYS = 32
 SQLITE_CHUNK = 5_000
 
 
-class Batch:
-    """A batch of entries to write, checked lazily, entry by entry, as it is written.
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A validated entry and its content hash."""
 
-    ``firsts`` are the indexes of each key's first occurrence (batch order); ``repeats``
-    pairs a later occurrence of a key with its first. ``checker`` validates an entry and
-    returns its content hash, raising on a broken rule. On PostgreSQL the checks run inside
-    the entries' COPY, so Python checks one entry while the server stores the previous ones;
-    a broken rule aborts the COPY and its savepoint, and nothing of the batch is left.
-    """
-
-    __slots__ = ("checker", "entries", "firsts", "hashes", "repeats")
-
-    def __init__(
-        self,
-        entries: Sequence[Entry],
-        firsts: list[int],
-        repeats: list[tuple[int, int]],
-        checker: Callable[[Entry], str],
-    ) -> None:
-        self.entries = entries
-        self.firsts = firsts
-        self.repeats = repeats
-        self.checker = checker
-        self.hashes: dict[int, str] = {}
-
-    def digest(self, index: int) -> str:
-        """The content hash of entry ``index``, checking the entry the first time."""
-        digest = self.hashes.get(index)
-        if digest is None:
-            digest = self.hashes[index] = self.checker(self.entries[index])
-        return digest
-
-    def check_all(self) -> None:
-        """Check every entry now, in batch order (raises on the first broken one)."""
-        for index in range(len(self.entries)):
-            self.digest(index)
-
-    def check_repeats(self) -> int:
-        """Check the repeated keys against their first occurrence; return how many."""
-        for index, first in self.repeats:
-            if self.digest(index) != self.digest(first):
-                key = self.entries[index].key
-                raise IdempotencyConflict(
-                    f"entry {key!r}: the batch holds this key twice with different content"
-                )
-        return len(self.repeats)
-
-    def fresh(self, stored: dict[str, str]) -> list[int]:
-        """Indexes of the entries to write: first occurrences of keys not stored yet. A
-        stored key is checked here, and conflicts when its content hash differs."""
-        if not stored:
-            return list(self.firsts)
-        fresh: list[int] = []
-        entries = self.entries
-        for index in self.firsts:
-            key = entries[index].key
-            digest = stored.get(key)
-            if digest is None:
-                fresh.append(index)
-            elif digest != self.digest(index):
-                raise _conflict(key)
-        return fresh
+    entry: Entry
+    content_hash: str
 
 
-def write(db: Session, batch: Batch, *, reverses_entry_id: int | None = None) -> tuple[int, int]:
-    """Write a batch; return (posted, duplicates). Raises ``IdempotencyConflict`` and the
-    checker's errors; either way nothing of the batch is written.
+def write(
+    db: Session, prepared: Sequence[Prepared], *, reverses_entry_id: int | None = None
+) -> tuple[int, int]:
+    """Write validated entries; return (posted, duplicates). Raises ``IdempotencyConflict``.
 
     ``reverses_entry_id`` links a single reversal entry to the entry it reverses.
     """
     db.flush()
     if db.get_bind().dialect.name == "postgresql":
         with db.begin_nested():
-            return _write_postgresql(db, batch, reverses_entry_id)
-    return _write_sqlite(db, batch, reverses_entry_id)
+            return _write_postgresql(db, prepared, reverses_entry_id)
+    return _write_sqlite(db, prepared, reverses_entry_id)
 
 
 def _conflict(key: str) -> IdempotencyConflict:
     return IdempotencyConflict(f"entry {key!r}: already posted with different content")
 
 
-def _codes(entries: Sequence[Entry], indexes: Iterable[int]) -> list[str]:
+def _fresh(prepared: Sequence[Prepared], stored: dict[str, str]) -> list[Prepared]:
+    """The entries whose keys are not stored yet; a stored key with another hash conflicts."""
+    if not stored:
+        return list(prepared)
+    fresh: list[Prepared] = []
+    for item in prepared:
+        digest = stored.get(item.entry.key)
+        if digest is None:
+            fresh.append(item)
+        elif digest != item.content_hash:
+            raise _conflict(item.entry.key)
+    return fresh
+
+
+def _codes(prepared: Iterable[Prepared]) -> list[str]:
     # Sorted so that concurrent posters create shared accounts in the same order (no deadlock).
-    return sorted({p.account for index in indexes for p in entries[index].postings})
-
-
-def _plain_codes(entries: Sequence[Entry], indexes: Sequence[int]) -> list[str] | None:
-    """The account codes of these entries, or None when any posting is malformed or any
-    code is not valid (the entries are then checked in full before an account is made)."""
-    try:
-        codes = _codes(entries, indexes)
-    except (AttributeError, TypeError):
-        return None
-    if all(valid_code(code) and len(code.partition(":")[0]) <= 64 for code in codes):
-        return codes
-    return None
+    return sorted({p.account for item in prepared for p in item.entry.postings})
 
 
 # --- PostgreSQL -------------------------------------------------------------------------------
@@ -179,9 +127,9 @@ _COPY_CHUNK_ROWS = 2_000
 
 
 def _binary_postings(
-    ids: Sequence[int], entries: Sequence[Entry], fresh: Sequence[int], accounts: dict[str, int]
+    ids: Sequence[int], prepared: Sequence[Prepared], accounts: dict[str, int]
 ) -> Iterator[bytes]:
-    """The postings of ``entries[fresh]``, in PostgreSQL's binary COPY format, in chunks.
+    """The postings of ``prepared``, in PostgreSQL's binary COPY format, in chunks.
 
     Every posting row has the same width, so it is one ``struct.pack`` per row: about three
     times cheaper than psycopg's generic ``write_row`` (this loop is the hot path of
@@ -191,8 +139,8 @@ def _binary_postings(
     currencies: dict[str, bytes] = {}
     rows = [_COPY_HEADER]
     append = rows.append
-    for entry_id, index in zip(ids, fresh, strict=True):
-        for line, posting in enumerate(entries[index].postings):
+    for entry_id, item in zip(ids, prepared, strict=True):
+        for line, posting in enumerate(item.entry.postings):
             currency = currencies.get(posting.currency)
             if currency is None:
                 currency = currencies[posting.currency] = posting.currency.encode("ascii")
@@ -216,12 +164,10 @@ def _pg_stored_hashes(cursor: Any, keys: list[str]) -> dict[str, str]:
     return dict(rows)
 
 
-def _write_postgresql(db: Session, batch: Batch, reverses_entry_id: int | None) -> tuple[int, int]:
-    """Check keys, then COPY entries (checking each as it goes) and postings into the tables.
-
-    Only keys are looked up before writing; every other rule of an entry is checked inside
-    the entries' COPY, so the server stores rows while Python checks the next ones. A
-    broken rule aborts the COPY; the caller's savepoint then drops the whole batch.
+def _write_postgresql(
+    db: Session, prepared: Sequence[Prepared], reverses_entry_id: int | None
+) -> tuple[int, int]:
+    """Check keys, then COPY entries and postings straight into the tables.
 
     A concurrent poster may insert one of our keys between the check and the COPY: the COPY
     then fails on the unique key (after waiting for the other transaction to commit), the
@@ -230,12 +176,11 @@ def _write_postgresql(db: Session, batch: Batch, reverses_entry_id: int | None) 
     import psycopg.errors
 
     now = utcnow()
-    entries = batch.entries
     raw = db.connection().connection.dbapi_connection
     assert raw is not None
     cursor = raw.cursor()
     try:
-        keys = [entries[index].key for index in batch.firsts]
+        keys = [item.entry.key for item in prepared]
         # A large batch whose sampled keys are all new is most likely all new (a fresh run):
         # skip the full lookup and let the unique key catch the exception, which then costs
         # one wasted COPY and the full lookup on the next attempt.
@@ -244,17 +189,12 @@ def _write_postgresql(db: Session, batch: Batch, reverses_entry_id: int | None) 
         )
         for attempt in range(1, MAX_ATTEMPTS + 1):
             if optimistic and attempt == 1:
-                fresh = list(batch.firsts)
+                fresh = list(prepared)
             else:
-                fresh = batch.fresh(_pg_stored_hashes(cursor, keys))
+                fresh = _fresh(prepared, _pg_stored_hashes(cursor, keys))
             if not fresh:
-                batch.check_all()
-                return 0, len(entries)
-            codes = _plain_codes(entries, fresh)
-            if codes is None:  # a malformed posting: name it before making any account
-                batch.check_all()
-                codes = _codes(entries, fresh)
-            accounts = _pg_accounts(cursor, codes, now)
+                return 0, len(prepared)
+            accounts = _pg_accounts(cursor, _codes(fresh), now)
             # One array rather than a row per id: 10k ids in one value.
             ids: list[int] = cursor.execute(
                 f"SELECT array_agg(nextval('{_SEQUENCE}')) FROM generate_series(1, %s)",
@@ -262,26 +202,25 @@ def _write_postgresql(db: Session, batch: Batch, reverses_entry_id: int | None) 
             ).fetchone()[0]
             cursor.execute("SAVEPOINT ledger_copy")
             try:
-                _copy_entries(cursor, ids, batch, fresh, reverses_entry_id, now)
+                _copy_entries(cursor, ids, fresh, reverses_entry_id, now)
             except psycopg.errors.UniqueViolation as error:
                 cursor.execute("ROLLBACK TO SAVEPOINT ledger_copy")
                 constraint = error.diag.constraint_name
                 if constraint == "uq_ledger_entries_reverses_entry_id":
                     raise AlreadyReversed(
-                        f"entry {entries[fresh[0]].key!r}: the original was reversed meanwhile"
+                        f"entry {fresh[0].entry.key!r}: the original was reversed meanwhile"
                     ) from None
                 if constraint != "uq_ledger_entries_key" or attempt == MAX_ATTEMPTS:
                     raise
                 continue
             cursor.execute("RELEASE SAVEPOINT ledger_copy")
-            repeats = batch.check_repeats()
             with cursor.copy(
                 "COPY ledger_postings (entry_id, line, account_id, amount_fen, currency) "
                 "FROM STDIN (FORMAT BINARY)"
             ) as copy:
-                for chunk in _binary_postings(ids, entries, fresh, accounts):
+                for chunk in _binary_postings(ids, fresh, accounts):
                     copy.write(chunk)
-            return len(fresh), len(batch.firsts) - len(fresh) + repeats
+            return len(fresh), len(prepared) - len(fresh)
     finally:
         cursor.close()
     raise AssertionError("unreachable")  # pragma: no cover
@@ -290,13 +229,10 @@ def _write_postgresql(db: Session, batch: Batch, reverses_entry_id: int | None) 
 def _copy_entries(
     cursor: Any,
     ids: Sequence[int],
-    batch: Batch,
-    fresh: Sequence[int],
+    fresh: Sequence[Prepared],
     reverses_entry_id: int | None,
     now: datetime,
 ) -> None:
-    entries = batch.entries
-    digest = batch.digest
     with cursor.copy(
         f"COPY ledger_entries ({_ENTRY_COLUMNS}, posted_at) FROM STDIN (FORMAT BINARY)"
     ) as copy:
@@ -304,10 +240,9 @@ def _copy_entries(
         write_row = copy.write_row
         # In key order: two posters inserting overlapping keys then take the unique index's
         # row locks in the same order, so one waits for the other instead of deadlocking.
-        in_key_order = sorted(zip(ids, fresh, strict=True), key=lambda pair: entries[pair[1]].key)
-        for entry_id, index in in_key_order:
-            content_hash = digest(index)  # checks the entry: a broken rule aborts the COPY
-            entry = entries[index]
+        in_key_order = sorted(zip(ids, fresh, strict=True), key=lambda pair: pair[1].entry.key)
+        for entry_id, item in in_key_order:
+            entry = item.entry
             write_row(
                 (
                     entry_id,
@@ -317,7 +252,7 @@ def _copy_entries(
                     entry.order_id,
                     entry.ref,
                     entry.memo,
-                    content_hash,
+                    item.content_hash,
                     reverses_entry_id,
                     now,
                 )
@@ -345,12 +280,11 @@ def _sqlite_lookup(cursor: Any, sql: str, values: Sequence[str]) -> list[tuple[A
     return rows
 
 
-def _write_sqlite(db: Session, batch: Batch, reverses_entry_id: int | None) -> tuple[int, int]:
+def _write_sqlite(
+    db: Session, prepared: Sequence[Prepared], reverses_entry_id: int | None
+) -> tuple[int, int]:
     import sqlite3
 
-    batch.check_all()
-    repeats = batch.check_repeats()
-    entries = batch.entries
     now = utcnow()
     raw = db.connection().connection.dbapi_connection
     assert raw is not None
@@ -361,16 +295,16 @@ def _write_sqlite(db: Session, batch: Batch, reverses_entry_id: int | None) -> t
         cursor.execute(
             "INSERT INTO ledger_accounts (code, kind, created_at) SELECT NULL, NULL, NULL WHERE 0"
         )
-        keys = [entries[index].key for index in batch.firsts]
+        keys = [item.entry.key for item in prepared]
         stored = dict(
             _sqlite_lookup(
                 cursor, "SELECT key, content_hash FROM ledger_entries WHERE key IN ({marks})", keys
             )
         )
-        fresh = batch.fresh(stored)
+        fresh = _fresh(prepared, stored)
         if not fresh:
-            return 0, len(entries)
-        codes = _codes(entries, fresh)
+            return 0, len(prepared)
+        codes = _codes(fresh)
         sql = "SELECT code, id FROM ledger_accounts WHERE code IN ({marks})"
         accounts: dict[str, int] = dict(_sqlite_lookup(cursor, sql, codes))
         missing = [code for code in codes if code not in accounts]
@@ -387,8 +321,8 @@ def _write_sqlite(db: Session, batch: Batch, reverses_entry_id: int | None) -> t
         posted_at = _sqlite_time(now)
         entry_rows = []
         posting_rows = []
-        for entry_id, index in enumerate(fresh, start=first_id):
-            entry = entries[index]
+        for entry_id, item in enumerate(fresh, start=first_id):
+            entry = item.entry
             entry_rows.append(
                 (
                     entry_id,
@@ -398,7 +332,7 @@ def _write_sqlite(db: Session, batch: Batch, reverses_entry_id: int | None) -> t
                     entry.order_id,
                     entry.ref,
                     entry.memo,
-                    batch.digest(index),
+                    item.content_hash,
                     reverses_entry_id,
                     posted_at,
                 )
@@ -422,7 +356,7 @@ def _write_sqlite(db: Session, batch: Batch, reverses_entry_id: int | None) -> t
         except sqlite3.IntegrityError as error:
             if "reverses_entry_id" in str(error):
                 raise AlreadyReversed(
-                    f"entry {entries[fresh[0]].key!r}: the original was reversed already"
+                    f"entry {fresh[0].entry.key!r}: the original was reversed already"
                 ) from None
             raise
         cursor.executemany(
@@ -432,4 +366,4 @@ def _write_sqlite(db: Session, batch: Batch, reverses_entry_id: int | None) -> t
         )
     finally:
         cursor.close()
-    return len(fresh), len(batch.firsts) - len(fresh) + repeats
+    return len(fresh), len(prepared) - len(fresh)

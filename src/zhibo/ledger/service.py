@@ -22,11 +22,12 @@ from zhibo.kit import metrics
 from zhibo.kit.time import ensure_utc
 from zhibo.ledger import repository
 from zhibo.ledger.accounts import MAX_CODE_LENGTH, valid_code
-from zhibo.ledger.repository import Batch
+from zhibo.ledger.repository import Prepared
 from zhibo.ledger.schemas import (
     AlreadyReversed,
     Entry,
     EntryNotFound,
+    IdempotencyConflict,
     InvalidEntry,
     Posting,
     PostResult,
@@ -78,7 +79,7 @@ def _refuse(key: object, why: str) -> InvalidEntry:
 def _check_entry(entry: Entry, good_codes: set[str], good_currencies: set[str]) -> None:
     """Every rule, one by one, with the reason; raises on the first broken one.
 
-    The slow path of :class:`_Checker`: it runs only for entries the fast path doubts
+    The slow path of :func:`_prepare`: it runs only for entries the fast path doubts
     (a new account code, another currency, anything malformed).
     """
     key = entry.key
@@ -135,23 +136,26 @@ def _check_entry(entry: Entry, good_codes: set[str], good_currencies: set[str]) 
             raise Unbalanced(f"entry {key!r}: postings sum to {total} {currency}, not 0")
 
 
-class _Checker:
-    """Validates entries and returns their content hashes; one per batch.
+def _prepare(entries: Iterable[Entry]) -> tuple[list[Prepared], int]:
+    """Validate every entry and compute its hash, in one pass; raise on the first bad one.
 
-    Calling it is the Python half of the ledger's write speed, so the common entry (known
+    Returns the entries to write (first occurrence of each key) and how many repeats of a key
+    within the batch were dropped as duplicates. A key repeated with other content is a
+    conflict even inside one batch.
+
+    This loop is the Python half of the ledger's write speed, so the common entry (known
     kind, account codes and currency; one currency) is checked with a few type tests and one
     sum; anything else goes through :func:`_check_entry`, which names the broken rule.
-    It remembers the kinds, codes and currencies already found good in its batch.
     """
-
-    __slots__ = ("good_codes", "good_currencies", "good_kinds")
-
-    def __init__(self) -> None:
-        self.good_codes: set[str] = set()
-        self.good_currencies = {"CNY"}
-        self.good_kinds: set[str] = set()
-
-    def __call__(self, entry: Entry) -> str:
+    prepared: list[Prepared] = []
+    hashes: dict[str, str] = {}
+    repeats = 0
+    good_codes: set[str] = set()
+    good_currencies = {"CNY"}
+    good_kinds: set[str] = set()
+    for entry in entries:
+        if type(entry) is not Entry and not isinstance(entry, Entry):
+            raise InvalidEntry(f"expected an Entry, got {type(entry).__name__}")
         key = entry.key
         postings = entry.postings
         at = entry.effective_at
@@ -161,7 +165,7 @@ class _Checker:
             type(key) is not str
             or not 0 < len(key) <= MAX_KEY_LENGTH
             or not key.isprintable()
-            or entry.kind not in self.good_kinds
+            or entry.kind not in good_kinds
             or not isinstance(at, datetime)
             or at.utcoffset() is None
             or (order_id is not None and (type(order_id) is not int or order_id <= 0))
@@ -173,7 +177,6 @@ class _Checker:
             or not 2 <= len(postings) <= MAX_POSTINGS_PER_ENTRY
         )  # fmt: skip
         if not doubt:
-            good_codes = self.good_codes
             currency = postings[0].currency if type(postings[0]) is Posting else None
             total = 0
             for posting in postings:
@@ -191,56 +194,41 @@ class _Checker:
                     doubt = True
                     break
                 total += amount
-            if not doubt and (total or currency not in self.good_currencies):
+            if not doubt and (total or currency not in good_currencies):
                 doubt = True
         if doubt:
-            _check_entry(entry, self.good_codes, self.good_currencies)
-            self.good_kinds.add(entry.kind)
-        return content_hash(entry)
-
-
-def _plan(entries: Iterable[Entry], *, reversal: bool = False) -> Batch:
-    """The batch's shape before any entry is checked in full: every item is an ``Entry``
-    with a well-formed key, which entries are the first of their key and which repeat one.
-
-    Keys are checked here (they are sorted and looked up before the rest of an entry is
-    checked, see :class:`~zhibo.ledger.repository.Batch`); the other rules are checked by
-    the batch's checker as each entry is written.
-    """
-    items = entries if isinstance(entries, list) else list(entries)
-    firsts: list[int] = []
-    repeats: list[tuple[int, int]] = []
-    where: dict[str, int] = {}
-    for index, entry in enumerate(items):
-        if type(entry) is not Entry and not isinstance(entry, Entry):
-            raise InvalidEntry(f"expected an Entry, got {type(entry).__name__}")
-        key = entry.key
-        if type(key) is not str or not 0 < len(key) <= MAX_KEY_LENGTH or not key.isprintable():
-            raise _refuse(key, f"key must be 1-{MAX_KEY_LENGTH} printable characters")
-        if not reversal and entry.reverses is not None:
-            raise _refuse(key, "reversals are posted with reverse(), not post()")
-        first = where.setdefault(key, index)
-        if first == index:
-            firsts.append(index)
-        else:
-            repeats.append((index, first))
-    return Batch(items, firsts, repeats, _Checker())
+            _check_entry(entry, good_codes, good_currencies)
+            good_kinds.add(entry.kind)
+        digest = content_hash(entry)
+        seen = hashes.get(key)
+        if seen is not None:
+            if seen != digest:
+                raise IdempotencyConflict(
+                    f"entry {key!r}: the batch holds this key twice with different content"
+                )
+            repeats += 1
+            continue
+        hashes[key] = digest
+        prepared.append(Prepared(entry, digest))
+    return prepared, repeats
 
 
 def post(db: Session, entries: Iterable[Entry]) -> PostResult:
     """Write a batch of balanced entries; keys already in the ledger are duplicates.
 
     All or nothing: an invalid entry (``Unbalanced``, ``InvalidEntry``) or a key posted before
-    with other content (``IdempotencyConflict``) refuses the whole batch, naming the key; a
-    key repeated within the batch with the same content counts as a duplicate.
+    with other content (``IdempotencyConflict``) refuses the whole batch, naming the key.
     The caller's unit of work commits.
     """
-    batch = _plan(entries)
-    if not batch.entries:
-        return PostResult(posted=0, duplicates=0)
-    posted, duplicates = repository.write(db, batch)
+    prepared, repeats = _prepare(entries)
+    for item in prepared:
+        if item.entry.reverses is not None:
+            raise _refuse(item.entry.key, "reversals are posted with reverse(), not post()")
+    if not prepared:
+        return PostResult(posted=0, duplicates=repeats)
+    posted, duplicates = repository.write(db, prepared)
     metrics.LEDGER_ENTRIES.inc(posted)
-    return PostResult(posted=posted, duplicates=duplicates)
+    return PostResult(posted=posted, duplicates=duplicates + repeats)
 
 
 def reverse(db: Session, key: str, *, reversal_key: str, at: datetime, reason: str) -> Entry:
@@ -277,7 +265,8 @@ def reverse(db: Session, key: str, *, reversal_key: str, at: datetime, reason: s
     )
     if existing is not None and existing != reversal_key:
         raise AlreadyReversed(f"entry {key!r} was already reversed by {existing!r}")
-    repository.write(db, _plan([reversal], reversal=True), reverses_entry_id=original.id)
+    prepared, _ = _prepare([reversal])
+    repository.write(db, prepared, reverses_entry_id=original.id)
     return reversal
 
 
