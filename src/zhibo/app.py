@@ -42,10 +42,18 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         lifespan=_lifespan,
     )
     app.state.settings = settings
-    _log_decisions_to_stderr()
+    _log_decisions_to_stderr(settings)
     app.state.engine = engine or get_engine(settings.effective_database_url)
+    # Read-only endpoints that may lag a second read the replica (docs/operations.md).
+    app.state.read_engine = (
+        get_engine(settings.database_read_url) if settings.database_read_url else app.state.engine
+    )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    from zhibo.system.middleware import RequestObservability
+
+    # Outside the size limit: refused requests get a request id, a metric and a log line too.
+    app.add_middleware(RequestObservability)
 
     from zhibo.accounts.endpoints import router as accounts
     from zhibo.catalog.endpoints import router as catalog
@@ -80,15 +88,17 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     return app
 
 
-def _log_decisions_to_stderr() -> None:
+def _log_decisions_to_stderr(settings: Settings) -> None:
     """zhibo's own INFO records (e.g. which RTMP pushes went on air) reach stderr, unless the
-    host already configured logging (a test runner, a --log-config)."""
+    host already configured logging (a test runner, a --log-config, `zhibo serve`'s). Every
+    record has ID and phone numbers masked either way (zhibo.system.logs)."""
+    from zhibo.system.logs import install_redaction, stderr_handler
+
+    install_redaction()
     zhibo = logging.getLogger("zhibo")
     if zhibo.handlers or logging.getLogger().handlers:
         return
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    zhibo.addHandler(handler)
+    zhibo.addHandler(stderr_handler(settings))  # text or JSON lines (ZHIBO_LOG_FORMAT)
     zhibo.setLevel(logging.INFO)
 
 

@@ -99,6 +99,10 @@ def token_revoke(token_id: int) -> None:
         fail(error, 2)
 
 
+#: Seconds a `zhibo serve --workers N` worker may take to answer the supervisor's ping.
+WORKER_HEALTHCHECK_SECONDS = 15
+
+
 @app.command()
 def serve(
     host: str = "127.0.0.1",
@@ -108,7 +112,13 @@ def serve(
     """Serve the REST API (OpenAPI at /docs)."""
     import uvicorn
 
+    from zhibo.config import get_settings
+    from zhibo.kit.metrics import MULTIPROC_ENV, multiprocess_dir
+    from zhibo.system.logs import logging_config
+
     _ready_engine()
+    if workers > 1 and multiprocess_dir() is None:
+        err.print(f"note: /metrics shows one worker's figures; set {MULTIPROC_ENV} to sum them")
     uvicorn.run(
         "zhibo.app:create_app",
         factory=True,
@@ -116,6 +126,14 @@ def serve(
         port=port,
         workers=workers,
         log_level="info",
+        # zhibo's format (ZHIBO_LOG_FORMAT) for every logger; zhibo.access replaces uvicorn's
+        # access log (route templates, request ids; no raw paths or client addresses).
+        log_config=logging_config(get_settings()),
+        access_log=False,
+        # The supervisor kills a worker that does not answer its ping in time and starts
+        # another (a SIGKILLed worker is replaced at once). uvicorn's 5 s is less than a
+        # worker takes to start on a busy host: workers were killed while starting, in a loop.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
 
 
@@ -184,12 +202,22 @@ def _register_domains() -> None:
     from zhibo.risk.cli import risk_app
 
     app.add_typer(risk_app, name="risk")
-    from zhibo.identity.cli import identity_app, report, retention_app
+    from zhibo.identity.cli import identity_app, patrol_app, report, retention_app
 
     app.add_typer(identity_app, name="identity")
+    app.add_typer(patrol_app, name="patrol")
     app.add_typer(retention_app, name="retention")
     app.command("report", help="Export the regulator report (CSV and HTML) for a date range.")(
         report
+    )
+    from zhibo.console.cli import user_app
+
+    app.add_typer(user_app, name="user")
+    from zhibo.system.cli import up, worker_app
+
+    app.add_typer(worker_app, name="worker")
+    app.command("up", help="Start a production-mode stack (PostgreSQL, NATS) as child processes.")(
+        up
     )
     from zhibo.risk.screens import install_text_screens
 

@@ -22,7 +22,15 @@ class Settings(BaseSettings):
     )
     bus_url: str = Field(
         default="memory://",
-        description="Event bus: memory:// (in-process) or nats://host:4222 (NATS JetStream).",
+        description="Event bus: memory:// (in-process) or nats://host:4222 (NATS JetStream); "
+        "a cluster as several URLs separated by commas (nats://a:4222,nats://b:4222).",
+    )
+    bus_replicas: int = Field(
+        default=1,
+        ge=1,
+        le=5,
+        description="Replicas of the JetStream stream (3 on a 3-node NATS cluster, so one "
+        "node may stop while events flow). Applied when a process creates or updates it.",
     )
     data_dir: Path = Field(
         default=Path("var/data"),
@@ -67,6 +75,32 @@ class Settings(BaseSettings):
     )
     max_request_bytes: int = Field(
         default=10 * 1024 * 1024, gt=0, description="Largest accepted request body."
+    )
+    # Abuse limits (docs/security.md).
+    max_batch_events: int = Field(
+        default=100_000,
+        gt=0,
+        description="Most events one POST /v1/events batch may hold (413 above it).",
+    )
+    rate_limit_enabled: bool = Field(
+        default=True, description="false: no per-token rate limits at all (benchmarks)."
+    )
+    rate_limit_ingest: str = Field(
+        default="1000/second",
+        description="Per-token rate of POST /v1/events requests, in `limits` notation "
+        "(e.g. 600/minute); empty or 0: unlimited.",
+    )
+    rate_limit_search: str = Field(
+        default="50/second",
+        description="Per-token rate of GET /v1/pool/search requests; empty or 0: unlimited.",
+    )
+    rate_limit_storage: str = Field(
+        default="memory://",
+        description="Where the rate-limit counters live: memory:// (each API process counts "
+        "alone) or redis://host:6379 (all API processes share one limit per token).",
+    )
+    rate_limit_prefix: str = Field(
+        default="zhibo", min_length=1, description="Key prefix of the counters in Redis."
     )
     search_indexer: Literal["embedded", "external"] = Field(
         default="embedded",
@@ -122,9 +156,54 @@ class Settings(BaseSettings):
     patrol_rooms_per_reviewer: int = Field(
         default=50, gt=0, description="At least one reviewer per this many online rooms."
     )
+    # Production mode (docs/operations.md: workers, readiness, metrics, logs, read replica).
+    database_read_url: str = Field(
+        default="",
+        description="SQLAlchemy URL of a read replica for the read-only endpoints that may lag "
+        "a second (leaderboards, goals, statement listings). Empty: they read the primary.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="zhibo's logs on standard error: text lines or JSON lines (one object per "
+        "record, with the request id). ID and phone numbers are masked either way.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token GET /metrics requires. Unset or empty: /metrics answers "
+        "loopback clients only.",
+    )
+    worker_interval_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=86_400,
+        description="Pause between iterations of `zhibo worker risk|grading|settlement`.",
+    )
+    grading_hour_utc: int = Field(
+        default=2,
+        ge=0,
+        le=23,
+        description="`zhibo worker grading` grades the previous day once the UTC hour reaches "
+        "this (and later that day if it was down then).",
+    )
+    settlement_hour_utc: int = Field(
+        default=3,
+        ge=0,
+        le=23,
+        description="`zhibo worker settlement` settles the current day (as_of) once the UTC "
+        "hour reaches this; unfinished runs are resumed at any hour.",
+    )
     page_size_default: int = Field(default=50, gt=0, le=1000)
     page_size_max: int = Field(default=500, gt=0, le=10000)
     currency: str = Field(default="CNY", min_length=3, max_length=3)
+
+    @field_validator("rate_limit_ingest", "rate_limit_search")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from limits import parse
+
+        if value.strip() not in ("", "0"):
+            parse(value)  # ValueError names the notation it could not read
+        return value.strip()
 
     @field_validator("currency")
     @classmethod

@@ -261,7 +261,9 @@ def test_partner_grade_api(client: TestClient, db: Session, tmp_path: Path, who:
     db.commit()
     response = client.get(f"/v1/partners/{world.partner.id}/grade", headers=headers)
     if who in ("other_partner", "streamer"):
-        assert response.status_code == 404, response.text
+        # A streamer may never read a partner's grade (403, its role); another partner's
+        # existence does not leak (404).
+        assert response.status_code == (403 if who == "streamer" else 404), response.text
         return
     assert response.status_code == 200, response.text
     body = response.json()

@@ -33,6 +33,7 @@ from zhibo.events import repository
 from zhibo.events.engine import MetricsEngine, Rows
 from zhibo.events.lake import Lake, lake_root
 from zhibo.events.validation import decode_ipc
+from zhibo.kit import metrics as prometheus
 from zhibo.kit.db import unit_of_work
 from zhibo.kit.time import utcnow
 from zhibo.live import service as live_service
@@ -175,6 +176,7 @@ class Pipeline:
                 hook(applied.accepted)
             self.pending[partition] = position
             self.totals.accepted += applied.accepted.num_rows
+            prometheus.EVENTS_ACCEPTED.inc(applied.accepted.num_rows)
             self.totals.duplicates += applied.duplicates
             self.totals.batches += 1
             return applied.accepted.num_rows

@@ -27,7 +27,7 @@ from zhibo.grading.schemas import (
     PartnerGradeExplanation,
     PermissionsOut,
 )
-from zhibo.kit.api import ALL_ROLES, DB, ERROR_RESPONSES, READERS, require
+from zhibo.kit.api import ALL_ROLES, DB, ERROR_RESPONSES, READERS, ReadDB, require
 from zhibo.kit.auth import Principal
 from zhibo.kit.pagination import Page
 from zhibo.kit.time import utcnow
@@ -37,6 +37,8 @@ from zhibo.models.grading import ComplaintStatus
 router = APIRouter(prefix="/v1", tags=["grading"], responses=ERROR_RESPONSES)
 
 Graded = Annotated[Principal, Depends(require(*READERS, Role.STREAMER, Role.PARTNER))]
+#: A partner's grade: the platform and the partner itself (its streamers are refused, 403).
+PartnerGraded = Annotated[Principal, Depends(require(*READERS, Role.PARTNER))]
 Readers = Annotated[Principal, Depends(require(*READERS))]
 Anyone = Annotated[Principal, Depends(require(*ALL_ROLES))]
 Accounts = Annotated[Principal, Depends(require(Role.STREAMER, Role.PARTNER))]
@@ -119,21 +121,21 @@ def list_enrolments(db: DB, principal: Graded, campaign_id: int) -> list[Enrolme
 
 
 @router.get("/partners/{partner_id}/grade", response_model=PartnerGradeExplanation)
-def get_partner_grade(db: DB, principal: Graded, partner_id: int) -> PartnerGradeExplanation:
+def get_partner_grade(db: DB, principal: PartnerGraded, partner_id: int) -> PartnerGradeExplanation:
     """A partner's level over its streamers: metrics, percentiles, contributions and the
     smallest changes that reach the next level."""
     return service.explain_partner(db, principal, partner_id)
 
 
 @router.get("/grading/key-rooms", response_model=list[KeyRoomOut])
-def get_key_rooms(db: DB, principal: Readers) -> list[KeyRoomOut]:
+def get_key_rooms(db: ReadDB, principal: Readers) -> list[KeyRoomOut]:
     """The real-time patrol queue."""
     return service.key_rooms(db)
 
 
 @router.get("/leaderboards/{kind}", response_model=Leaderboard)
 def get_leaderboard(
-    db: DB,
+    db: ReadDB,
     principal: Anyone,
     kind: str,
     metric: str = "gmv_fen",

@@ -7,11 +7,12 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
+import nats.errors
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -54,6 +55,22 @@ def get_db(request: Request) -> Iterator[Session]:
 DB = Annotated[Session, Depends(get_db, scope="function")]
 
 
+def get_read_db(request: Request) -> Iterator[Session]:
+    """A read-only session on the read replica (``ZHIBO_DATABASE_READ_URL``; the primary when
+    unset), for the endpoints that may show data a second old (docs/operations.md lists them).
+    Nothing is written through it: it is rolled back."""
+    engine = getattr(request.app.state, "read_engine", None) or request.app.state.engine
+    session = session_factory(engine)()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+ReadDB = Annotated[Session, Depends(get_read_db, scope="function")]
+
+
 def current_principal(db: DB, authorization: Annotated[str | None, Header()] = None) -> Principal:
     return authenticate(db, authorization)
 
@@ -88,7 +105,9 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ZhiboError)
     async def _zhibo(_request: Request, exc: ZhiboError) -> JSONResponse:
-        return _json(exc.status_code, exc.name, exc.detail)
+        response = _json(exc.status_code, exc.name, exc.detail)
+        response.headers.update(getattr(exc, "headers", None) or {})  # e.g. 429's Retry-After
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -99,6 +118,33 @@ def install_error_handlers(app: FastAPI) -> None:
         # The database's constraints are the last line of defence; name the one that refused.
         message = str(exc.orig).splitlines()[0] if exc.orig else "constraint violated"
         return _json(409, "ConstraintViolated", message)
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
+        # An id or number past what the database stores (e.g. a 30-digit path id): bad input.
+        # The value itself is not echoed. Another OverflowError is a bug: a 500 as any other.
+        if isinstance(exc, OverflowError) and "too large to convert" not in str(exc):
+            return await _unexpected(request, exc)
+        detail = "a number or value is out of the range the database stores (ids: 1..2^63-1)"
+        return _json(422, "InvalidInput", detail)
+
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # PostgreSQL restarting, a NATS node failing over: not a bug, and passing. The request
+        # was rolled back (unless its commit was the thing cut): clients retry (docs/operations.md).
+        logger.warning(
+            "%s unavailable on %s %s: %s",
+            "bus" if isinstance(exc, nats.errors.Error) else "database",
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+        )
+        response = _json(503, "ServiceUnavailable", "a backing service is unavailable; retry")
+        response.headers["Retry-After"] = "1"
+        return response
+
+    for transient in (OperationalError, InterfaceError, nats.errors.Error):
+        app.add_exception_handler(transient, _unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

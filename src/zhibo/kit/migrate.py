@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -40,7 +41,10 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+@functools.cache
 def head_revision() -> str | None:
+    """The newest migration shipped with this code (read once: the scripts do not change
+    while a process runs, and /healthz and /readyz ask on every probe)."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from zhibo.kit.api import ALL_ROLES, DB, ERROR_RESPONSES, READERS, require
+from zhibo.kit.api import ALL_ROLES, DB, ERROR_RESPONSES, READERS, ReadDB, require
 from zhibo.kit.auth import Principal
 from zhibo.kit.errors import Forbidden, InvalidInput
 from zhibo.kit.pagination import Page
@@ -95,7 +95,7 @@ def get_brand_balance(
 
 @router.get("/statements", response_model=Page[StatementOut])
 def list_statements(
-    db: DB,
+    db: ReadDB,
     principal: Payees,
     payee_kind: PayeeKindQuery = None,
     payee_id: PayeeIdQuery = None,

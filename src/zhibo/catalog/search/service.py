@@ -32,6 +32,7 @@ from zhibo.catalog.search.schemas import (
     Sort,
 )
 from zhibo.catalog.service import UnknownBrand, UnknownCategory
+from zhibo.kit import metrics
 from zhibo.kit.auth import Principal
 from zhibo.kit.errors import Forbidden, NotFound
 from zhibo.models import Brand, BrandStatus, Category, Product, ProductStatus, Role, Streamer
@@ -191,6 +192,7 @@ def search_pool(
 ) -> PoolSearchPage:
     request = build_request(session, principal, query)
     result = index.search(request)
+    metrics.SEARCH_QUERIES.inc()
     return PoolSearchPage(
         items=hydrate(session, result),
         next_cursor=result.next_cursor,
