@@ -93,11 +93,18 @@ class NatsBus:
     so handlers must be idempotent (they are: effects are keyed by event id)."""
 
     def __init__(
-        self, url: str, stream: str = STREAM_NAME, subjects: list[str] | None = None
+        self,
+        url: str,
+        stream: str = STREAM_NAME,
+        subjects: list[str] | None = None,
+        replicas: int = 1,
     ) -> None:
         self.url = url
         self.stream = stream
         self.subjects = subjects or STREAM_SUBJECTS
+        #: Copies of the stream a JetStream cluster keeps (3 on a 3-node cluster: one node
+        #: may stop without losing or pausing the stream).
+        self.replicas = replicas
         self._nc: Any = None
         self._js: Any = None
         self._subscriptions: list[Any] = []
@@ -106,9 +113,21 @@ class NatsBus:
         import nats
         from nats.js.api import StreamConfig
 
-        self._nc = await nats.connect(self.url, connect_timeout=5, max_reconnect_attempts=10)
+        # Several servers (a cluster), comma-separated: the client fails over between them.
+        self._nc = await nats.connect(
+            servers_of(self.url), connect_timeout=5, max_reconnect_attempts=10
+        )
+        # Connected: from now on it reconnects for as long as it takes (a server restart must
+        # not leave a long-running API or worker process without its bus). Not before: with
+        # no limit the first connection would wait forever for a server that is down.
+        self._nc.options["max_reconnect_attempts"] = -1
         self._js = self._nc.jetstream()
-        config = StreamConfig(name=self.stream, subjects=self.subjects, duplicate_window=120.0)
+        config = StreamConfig(
+            name=self.stream,
+            subjects=self.subjects,
+            duplicate_window=120.0,
+            num_replicas=self.replicas,
+        )
         try:
             await self._js.add_stream(config)
         except Exception:
@@ -136,12 +155,17 @@ class NatsBus:
             self._nc = None
 
 
-async def connect_bus(url: str) -> EventBus:
+def servers_of(url: str) -> list[str]:
+    """The server URLs of ``ZHIBO_BUS_URL``: one, or several separated by commas."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
+async def connect_bus(url: str, replicas: int = 1) -> EventBus:
     """The bus ``url`` names: ``memory://`` or ``nats://...``."""
     if url.startswith("memory"):
         return MemoryBus()
     if url.startswith(("nats://", "tls://")):
-        return await NatsBus(url).connect()
+        return await NatsBus(url, replicas=replicas).connect()
     from zhibo.kit.errors import InvalidInput
 
     raise InvalidInput(f"ZHIBO_BUS_URL: {url!r} is neither memory:// nor nats://host:port")
