@@ -23,7 +23,8 @@ from zhibo.events.validation import (
 from zhibo.kit.api import ALL_ROLES, DB, ERROR_RESPONSES, require
 from zhibo.kit.auth import Principal
 from zhibo.kit.db import unit_of_work
-from zhibo.kit.errors import InvalidInput
+from zhibo.kit.errors import InvalidInput, ZhiboError
+from zhibo.kit.ratelimit import RATE_LIMITED_RESPONSE, rate_limited
 from zhibo.live import service as live_service
 from zhibo.models import Role
 
@@ -31,7 +32,8 @@ router = APIRouter(prefix="/v1", tags=["events"], responses=ERROR_RESPONSES)
 
 Anyone = Annotated[Principal, Depends(require(*ALL_ROLES))]
 #: Events come from the platform's own edge services, with an operator token.
-Ingesters = Annotated[Principal, Depends(require(Role.OPERATOR))]
+_ingester = require(Role.OPERATOR)
+Ingesters = Annotated[Principal, Depends(_ingester)]
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 #: Seconds between SSE comments on an idle stream: keeps proxies from closing it and lets the
@@ -53,6 +55,7 @@ Events = Annotated[service.EventService, Depends(event_service)]
 @router.post(
     "/events",
     response_model=IngestResult,
+    responses=RATE_LIMITED_RESPONSE,
     openapi_extra={
         "requestBody": {
             "content": {
@@ -64,11 +67,21 @@ Events = Annotated[service.EventService, Depends(event_service)]
         }
     },
 )
-async def ingest_events(request: Request, _: Ingesters, events: Events) -> IngestResult:
+async def ingest_events(
+    request: Request,
+    db: DB,
+    _: Ingesters,
+    events: Events,
+    _limit: Annotated[None, rate_limited("ingest", _ingester)],
+) -> IngestResult:
     """Ingest a batch: a JSON array, NDJSON, CSV or an Arrow IPC stream (by Content-Type).
     Valid events are kept even when others in the batch are refused; each refusal is listed
     with its row and reason and stored in the dead-letter store. Duplicates (same
     ``event_id``) have no second effect."""
+    # The request's session served only to authenticate: give its pooled connection back
+    # now, not after the batch (under load, requests holding connections while waiting for
+    # the ones ingesting would exhaust the pool).
+    db.close()
     body = await request.body()
     kind = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if kind == ARROW_STREAM:
@@ -81,7 +94,19 @@ async def ingest_events(request: Request, _: Ingesters, events: Events) -> Inges
         frame = read_csv_bytes(body)
     else:
         raise InvalidInput(f"Content-Type {kind!r}: use JSON, NDJSON, CSV or {ARROW_STREAM}")
+    limit = request.app.state.settings.max_batch_events
+    if frame.height > limit:
+        raise BatchTooLarge(
+            f"body: {frame.height} events in one batch; the limit is {limit} "
+            "(ZHIBO_MAX_BATCH_EVENTS): send smaller batches"
+        )
     return await events.ingest([frame], "http")
+
+
+class BatchTooLarge(ZhiboError):
+    """An event batch holds more events than ``max_batch_events``."""
+
+    status_code = 413
 
 
 @router.get("/rooms/{room_id}/metrics", response_model=RoomMetricsOut)

@@ -100,7 +100,10 @@ class EventService:
         url = self.settings.bus_url
         if url.startswith(("nats://", "tls://")):
             self.bus = await NatsBus(
-                url, stream=self.stream, subjects=[f"{self.subject_prefix}.>"]
+                url,
+                stream=self.stream,
+                subjects=[f"{self.subject_prefix}.>"],
+                replicas=self.settings.bus_replicas,
             ).connect()
         else:
             self.bus = await connect_bus(url)
@@ -151,7 +154,13 @@ class EventService:
                 before = self._totals()
                 offset = 0
                 for frame in frames:
-                    normalised = validate(frame, self.hasher, row_offset=offset)
+                    # Off the event loop: decoding, checking and the session lookups are
+                    # CPU and blocking database work; on the loop they would stall every
+                    # other request of this process (and, with the connection pool taken by
+                    # requests waiting on the loop, deadlock it).
+                    normalised = await asyncio.to_thread(
+                        validate, frame, self.hasher, row_offset=offset
+                    )
                     offset += frame.height
                     await self._ingest_normalised(normalised, source, result)
                     if self.pipeline is not None:
@@ -190,7 +199,7 @@ class EventService:
     async def _ingest_normalised(
         self, normalised: Normalised, source: str, result: IngestResult
     ) -> None:
-        table, rejected = self._check_sessions(normalised, source)
+        table, rejected = await asyncio.to_thread(self._check_sessions, normalised, source)
         result.rejected += len(rejected)
         room = len(result.rejections)
         for rejection in rejected[: max(0, MAX_LISTED_REJECTIONS - room)]:

@@ -420,7 +420,11 @@ def frame_from_ipc(body: bytes) -> pl.DataFrame:
 
 
 def read_csv_bytes(body: bytes) -> pl.DataFrame:
-    return table_to_frame(pacsv.read_csv(io.BytesIO(body)))
+    try:
+        table = pacsv.read_csv(io.BytesIO(body))
+    except (pa.ArrowInvalid, OSError) as error:  # empty, ragged or not text: the client's error
+        raise InvalidInput(f"body: not a CSV file of events ({error})") from None
+    return table_to_frame(table)
 
 
 __all__ = [

@@ -30,6 +30,7 @@ import polars as pl
 import pyarrow as pa
 
 from zhibo.kit.errors import InvalidInput
+from zhibo.kit.spreadsheet import safe_cell
 from zhibo.risk.brushing import concentration_findings, from_us
 from zhibo.risk.detectors import RUNNERS, ScanInputs
 from zhibo.risk.rules import RuleSet, configured_rules
@@ -598,7 +599,7 @@ def write_findings(findings: list[Finding], out: Path, meta: dict[str, Any]) -> 
                 [
                     json.dumps(document[column], ensure_ascii=False)
                     if column in ("user_ids", "evidence", "measures")
-                    else ("" if document[column] is None else document[column])
+                    else ("" if document[column] is None else safe_cell(str(document[column])))
                     for column in CSV_COLUMNS
                 ]
             )

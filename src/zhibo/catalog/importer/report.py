@@ -3,7 +3,8 @@
 Columns: ``row`` (the row number the reader gave: the record number after the header for CSV,
 the line number for JSON lines, the 1-based row for Parquet), ``field`` (a canonical field, or
 ``_row`` when the row as a whole could not be read), ``reason``, and ``value``, the offending
-value, cut to ``MAX_VALUE_CHARS`` characters.
+value, cut to ``MAX_VALUE_CHARS`` characters, a formula-like value marked as text
+(zhibo.kit.spreadsheet).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from zhibo.catalog.importer.service import Reject
 from zhibo.kit.errors import InvalidInput
+from zhibo.kit.spreadsheet import safe_cell
 
 COLUMNS = ("row", "field", "reason", "value")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -37,7 +39,7 @@ def cell(value: object) -> str:
         text = text[:MAX_VALUE_CHARS] + "…"
     if not text.isprintable():
         text = _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
-    return text
+    return safe_cell(text)  # the report is opened in spreadsheets: no formulas
 
 
 class RejectReport:
@@ -45,6 +47,9 @@ class RejectReport:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        if path.is_symlink():
+            # A link planted where the report goes would make the import overwrite its target.
+            raise UnwritableReport(f"--rejects: {path} is a symbolic link; not writing through it")
         try:
             self._stream = path.open("w", encoding="utf-8", errors="backslashreplace", newline="")
         except OSError as exc:

@@ -10,25 +10,23 @@ from zhibo.catalog.search.schemas import MAX_LIMIT, PoolSearchPage
 from zhibo.catalog.search.service import PoolQuery, pool_search_of, search_pool
 from zhibo.kit.api import DB, ERROR_RESPONSES, require
 from zhibo.kit.auth import Principal
+from zhibo.kit.ratelimit import RATE_LIMITED_RESPONSE, rate_limited
 from zhibo.models import Role
 
 router = APIRouter(prefix="/v1/pool", tags=["product pool search"], responses=ERROR_RESPONSES)
 
-Searcher = Annotated[
-    Principal,
-    Depends(
-        require(
-            Role.OPERATOR, Role.COMPLIANCE, Role.AUDITOR, Role.STREAMER, Role.PARTNER, Role.BRAND
-        )
-    ),
-]
+_searcher = require(
+    Role.OPERATOR, Role.COMPLIANCE, Role.AUDITOR, Role.STREAMER, Role.PARTNER, Role.BRAND
+)
+Searcher = Annotated[Principal, Depends(_searcher)]
 
 
-@router.get("/search", response_model=PoolSearchPage, responses={503: {}})
+@router.get("/search", response_model=PoolSearchPage, responses={503: {}, **RATE_LIMITED_RESPONSE})
 def search(
     request: Request,
     db: DB,
     principal: Searcher,
+    _limit: Annotated[None, rate_limited("search", _searcher)],
     q: Annotated[
         str | None, Query(description="Words that must all match (Chinese, English or mixed)")
     ] = None,
