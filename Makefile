@@ -19,7 +19,8 @@ $(STAMP_DEV): pyproject.toml | $(BIN)/python
 	touch $@ $(STAMP_RUN)
 
 # The console's browser libraries, from the npm registry by the committed lockfile, into a
-# gitignored folder zhibo serves itself (docs/console.md).
+# gitignored folder zhibo serves itself (docs/console.md). axe.min.js is for the accessibility
+# test only (tests/console/test_browser.py injects it); no page loads it.
 CONSOLE := src/zhibo/console
 VENDOR := $(CONSOLE)/static/vendor
 $(VENDOR)/chart.umd.js: $(CONSOLE)/assets/package.json $(CONSOLE)/assets/package-lock.json
@@ -31,6 +32,8 @@ $(VENDOR)/chart.umd.js: $(CONSOLE)/assets/package.json $(CONSOLE)/assets/package
 	cd $(CONSOLE)/assets/node_modules/@fontsource/noto-sans-sc && \
 		cp 400.css 700.css LICENSE $(CURDIR)/$(VENDOR)/noto-sans-sc/ && \
 		cp files/*-400-normal.woff2 files/*-700-normal.woff2 $(CURDIR)/$(VENDOR)/noto-sans-sc/files/
+	cp $(CONSOLE)/assets/node_modules/axe-core/axe.min.js $(VENDOR)/axe.min.js
+	cp $(CONSOLE)/assets/node_modules/axe-core/LICENSE $(VENDOR)/axe-core.LICENSE
 
 assets: $(VENDOR)/chart.umd.js
 

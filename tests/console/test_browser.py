@@ -23,6 +23,7 @@ from tests import builders as b
 from tests.console.test_risk_pages import _pending_case
 from zhibo.app import create_app
 from zhibo.config import Settings
+from zhibo.console import accounts
 from zhibo.console.pages import VENDOR
 from zhibo.kit.auth import create_token
 from zhibo.kit.db import make_engine, session_factory
@@ -33,6 +34,7 @@ from zhibo.models.session import SessionStatus
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
 HUNDRED_MILLION_YUAN_FEN = 10_000_000_000
+USER_PASSWORD = "a long console password"
 T0 = 1_793_500_000_000
 
 pytestmark = [
@@ -53,6 +55,7 @@ class World:
     own_session: int
     other_room: int
     case: int
+    streamer: int
 
 
 def _free_port() -> int:
@@ -79,9 +82,12 @@ def _build(db: Session) -> dict[str, Any]:
         "operator": create_token(db, Role.OPERATOR, None)[0],
         "streamer": create_token(db, Role.STREAMER, star.id)[0],
         "compliance": create_token(db, Role.COMPLIANCE, None)[0],
+        "partner": create_token(db, Role.PARTNER, agency.id)[0],
     }
+    accounts.create_user(db, "ops.wang", USER_PASSWORD, Role.OPERATOR, None)
     return {
         "case": case.id,
+        "streamer": star.id,
         "tokens": tokens,
         "own_room": own.room_id,
         "own_session": own.id,
@@ -156,6 +162,7 @@ def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> It
             built["own_session"],
             built["other_room"],
             built["case"],
+            built["streamer"],
         )
     finally:
         server.should_exit = True
@@ -216,7 +223,7 @@ def _sign_in(watched: Watched, world: World, role: str) -> None:
     page.goto(world.url + "/console/")
     assert "/console/signin" in page.url
     page.get_by_label("API 令牌").fill(world.tokens[role])
-    page.get_by_role("button", name="登录").click()
+    page.get_by_role("button", name="用令牌登录").click()
     page.wait_for_load_state()
 
 
@@ -305,17 +312,22 @@ def test_a_live_rooms_chart_follows_the_events_as_they_arrive(
     _sign_in(watched, world, "operator")
     page.goto(world.url + "/console/live")
     assert page.locator("table.live-rooms tbody tr").count() == 2
-    # Sortable by keyboard: the column header is a button; twice sorts descending.
-    sort = page.get_by_role("button", name="直播间")
+    # Sorted by the server: the column header is a link (keyboard: focus and Enter); twice
+    # sorts descending.
+    sort = page.get_by_role("link", name="直播间")
     sort.focus()
     page.keyboard.press("Enter")
+    page.wait_for_url("**sort=room**")
     assert page.locator("th[aria-sort]").get_attribute("aria-sort") == "ascending"
     first = page.locator("table.live-rooms tbody tr").first
     assert first.get_attribute("data-room") == str(world.own_room)
+    page.get_by_role("link", name="直播间").focus()
     page.keyboard.press("Enter")
+    page.wait_for_url("**sort=-room**")
     assert page.locator("th[aria-sort]").get_attribute("aria-sort") == "descending"
     first = page.locator("table.live-rooms tbody tr").first
     assert first.get_attribute("data-room") == str(world.other_room)
+    assert "共 2 条" in page.inner_text("nav.pager")
     watched.shot("live-operator")
     page.locator(f'tr[data-room="{world.own_room}"] a').click()
     page.wait_for_selector('#stream-state[data-state="live"]')
@@ -406,3 +418,142 @@ def test_compliance_decides_a_case_and_the_streamer_sees_the_notice_and_appeals(
     page.wait_for_load_state()
     assert page.locator("#appeal-filed").is_visible()
     assert page.locator(f'tr[data-case="{world.case}"] td[data-status]').inner_text() == "申诉中"
+
+
+#: Each role's pages for the accessibility audit ({room}, {case}, {streamer}: the world's).
+AUDITED: dict[str, list[str]] = {
+    "operator": [
+        "/console/goals",
+        "/console/live",
+        "/console/rooms/{room}",
+        "/console/risk",
+        "/console/risk/cases/{case}",
+        "/console/pool?q=面霜",
+        "/console/partners",
+        "/console/settlement?run=true",
+        "/console/statements",
+        "/console/streamers/{streamer}",
+        "/console/jobs",
+    ],
+    "streamer": ["/console/live", "/console/pool", "/console/statements", "/console/profile"],
+    "partner": ["/console/live", "/console/partners", "/console/statements"],
+}
+SERIOUS = ("serious", "critical")
+
+
+def _axe(watched: Watched) -> list[str]:
+    """axe-core's serious and critical violations on the page (injected from zhibo's own
+    static folder, so the pages' Content-Security-Policy allows it; no page loads it)."""
+    page = watched.page
+    assert page.locator('script[src*="axe"]').count() == 0, "a page loads axe itself"
+    page.add_script_tag(url="/console/static/vendor/axe.min.js")
+    found = page.evaluate(
+        """async (serious) => {
+            const result = await window.axe.run(document);
+            return {passes: result.passes.length, violations: result.violations
+                .filter(v => serious.includes(v.impact)).map(v =>
+                `${v.impact} ${v.id}: ${v.help} at ` +
+                v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(", "))};
+        }""",
+        list(SERIOUS),
+    )
+    assert found["passes"] > 10, f"axe checked nothing on {page.url}"
+    return [f"{page.url}: {item}" for item in found["violations"]]
+
+
+@pytest.mark.parametrize("role", list(AUDITED))
+def test_each_roles_pages_have_no_serious_accessibility_violations(
+    watched: Watched, world: World, role: str
+) -> None:
+    if not (VENDOR / "axe.min.js").exists():
+        pytest.fail("axe-core is missing: run `make assets` (npm ci) first")
+    page = watched.page
+    _sign_in(watched, world, role)
+    values = {"room": world.own_room, "case": world.case, "streamer": world.streamer}
+    problems: list[str] = []
+    for path in AUDITED[role]:
+        response = page.goto(world.url + path.format(**values))
+        assert response is not None and response.ok, path
+        page.wait_for_load_state("load")
+        problems += _axe(watched)
+    if role == "operator":  # the sign-in page and one page in English too
+        page.get_by_role("link", name="English").click()
+        page.wait_for_load_state()
+        problems += _axe(watched)
+        page.get_by_role("link", name="中文").click()
+        page.get_by_role("button", name="退出").click()
+        page.wait_for_load_state()
+        problems += _axe(watched)
+    assert problems == [], "\n".join(problems)
+
+
+def _focused(page: Any) -> dict[str, Any]:
+    """The focused element: its name and whether its focus ring is visible."""
+    return dict(
+        page.evaluate(
+            """() => {
+                const el = document.activeElement;
+                const style = getComputedStyle(el);
+                const ring = style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2;
+                const box = el.getBoundingClientRect();
+                return {tag: el.tagName.toLowerCase(), id: el.id,
+                        text: (el.innerText || el.value || "").trim().slice(0, 40),
+                        ring, shown: box.width > 0 && box.height > 0 && box.left >= 0};
+            }"""
+        )
+    )
+
+
+def _tab_to(page: Any, wanted: Any, most: int = 60) -> list[dict[str, Any]]:
+    """Press Tab until ``wanted(focused)``; every stop on the way must show its focus ring."""
+    stops = []
+    for _ in range(most):
+        page.keyboard.press("Tab")
+        now = _focused(page)
+        stops.append(now)
+        assert now["ring"] and now["shown"], f"focus not visible at {now}"
+        if wanted(now):
+            return stops
+    raise AssertionError(f"Tab never reached it; stops: {stops}")
+
+
+def test_the_keyboard_alone_signs_in_with_a_password_and_reaches_the_main_actions(
+    watched: Watched, world: World
+) -> None:
+    page = watched.page
+    page.goto(world.url + "/console/")
+    # The first Tab shows the skip link; then the sign-in form, all by keyboard.
+    first = _tab_to(page, lambda now: now["id"] == "username")
+    assert first[0]["text"] == "跳到正文"
+    page.keyboard.type("ops.wang")
+    page.keyboard.press("Tab")
+    assert _focused(page)["id"] == "password"
+    page.keyboard.type("wrong password here")
+    page.keyboard.press("Enter")
+    page.wait_for_load_state()
+    assert "登录失败" in page.inner_text("#signin-failed")
+    watched.shot("signin-failed")
+    # The 401 answer is expected: not a console error of the page itself.
+    watched.errors[:] = [text for text in watched.errors if "401" not in text]
+    page.locator("#password").focus()
+    page.keyboard.type(USER_PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/console/goals")
+    assert "ops.wang" in page.inner_text("header .who")
+    # Goals: the skip link moves focus to the content; Tab reaches the form's save button.
+    page.keyboard.press("Tab")
+    assert _focused(page)["text"] == "跳到正文"
+    page.keyboard.press("Enter")
+    _tab_to(page, lambda now: now["tag"] == "button" and now["text"] == "保存为新版本", most=200)
+    # The Jobs page: Tab reaches both long actions' buttons.
+    page.goto(world.url + "/console/jobs")
+    _tab_to(page, lambda now: now["id"] == "start-index")
+    _tab_to(page, lambda now: now["id"] == "start-grading")
+    watched.shot("jobs-keyboard")
+    # Enter on the rebuild's button: its page follows the progress until done.
+    page.locator("#start-index").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector('#job[data-kind="index"][data-state="done"]')
+    assert page.locator("#job-progress").evaluate("bar => bar.value") == 1
+    assert page.inner_text("#job-stage") == "完成" and page.locator("#job-done").is_visible()
+    watched.shot("job-index-done")

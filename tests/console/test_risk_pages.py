@@ -116,8 +116,13 @@ def test_the_queue_is_the_platforms_and_a_console_decision_notifies_the_streamer
     case = _pending_case(db, room)
     tokens = {
         role: create_token(db, role, star.id if role == Role.STREAMER else None)[0]
-        for role in (Role.STREAMER, Role.AUDITOR, Role.COMPLIANCE)
+        for role in (Role.STREAMER, Role.AUDITOR)
     }
+    tokens[Role.COMPLIANCE], reviewer = create_token(db, Role.COMPLIANCE, None)
+    # On patrol now: the coverage counts reviewers on shifts (``identity.patrol``).
+    from zhibo.identity.patrol import start_shift
+
+    start_shift(db, reviewer_token_id=reviewer.id, created_by="test")
     db.commit()
 
     _sign_in(client, tokens[Role.STREAMER])
@@ -135,7 +140,7 @@ def test_the_queue_is_the_platforms_and_a_console_decision_notifies_the_streamer
     queue = client.get("/console/risk").text
     assert f'data-case="{case.id}"' in queue and 'id="patrol"' in queue
     today = re.search(rf'data-day="{utcnow().date()}">(.*?)</tr>', queue)
-    assert today is not None  # peak rooms, reviewers (the one compliance token), required
+    assert today is not None  # peak rooms, reviewers (the one on shift), required
     assert re.findall(r'class="num">([^<]*)<', today.group(1))[1] == "1"
     page = client.get(f"/console/risk/cases/{case.id}").text
     assert 'id="decide"' not in page  # auditors read, they do not decide

@@ -3,6 +3,7 @@ day, the projection, the definitions' versions, and who may read and change them
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from tests import builders as b
 from zhibo.goals import service, store
-from zhibo.goals.schemas import GoalDefinitions, GoalKey, GoalProgress, GoalsOut
+from zhibo.goals.schemas import GoalDefinitions, GoalKey, GoalProgress, GoalsOut, GoalVersion
 from zhibo.models import LiveSession, Order, PayoutBatch, Role, SettlementRun, Streamer
 from zhibo.models.session import SessionStatus
 from zhibo.models.settlement import PayeeKind, RunStatus
@@ -179,14 +180,65 @@ def test_new_brands_are_those_whose_first_sale_falls_in_the_year(db: Session) ->
     assert [m.name for m in _goal(earlier, GoalKey.BRANDS).members] == ["old"]
 
 
-def test_definitions_are_versioned_with_who_and_when(tmp_path: Path) -> None:
-    assert store.current(tmp_path).version == 0
-    assert store.current(tmp_path).definitions.rooms_target == 2_000
-    changed = store.save(tmp_path, DEFINITIONS, "operator#7", "pilot year")
+def test_definitions_are_versioned_with_who_when_and_old_values(db: Session) -> None:
+    assert store.current(db).version == 0
+    assert store.current(db).definitions.rooms_target == 2_000
+    changed = store.save(db, DEFINITIONS, "operator#7", "pilot year")
     assert changed.version == 1 and changed.changed_by == "operator#7"
-    history = store.history(tmp_path)
-    assert [v.version for v in history] == [0, 1]
+    assert "rooms_target" not in changed.changes  # unchanged fields are not listed
+    assert (changed.changes["year"].old, changed.changes["year"].new) == (None, 2026)
+    assert store.save(db, DEFINITIONS, "operator#7").changes == {}
+    raised = DEFINITIONS.model_copy(update={"rooms_target": 2_500, "streamer_paid_by": "payout"})
+    third = store.save(db, raised, "operator#8:alice", "raised")
+    assert {name: (c.old, c.new) for name, c in third.changes.items()} == {
+        "rooms_target": (2_000, 2_500),
+        "streamer_paid_by": ("commission", "payout"),
+    }
+    db.commit()
+    history = store.history(db)
+    assert [v.version for v in history] == [0, 1, 2, 3]
     assert history[1].definitions == DEFINITIONS and history[1].reason == "pilot year"
+    assert history[1].changes["streamer_min_sessions"].old == 10
+    assert history[1].changes["streamer_min_sessions"].new == 2
+    assert history[3].changed_by == "operator#8:alice" and history[3].changes == third.changes
+    assert store.current(db).definitions.rooms_target == 2_500
+
+
+def test_an_old_json_document_is_imported_once(db: Session, tmp_path: Path) -> None:
+    legacy = tmp_path / "goals" / "definitions.json"
+    legacy.parent.mkdir()
+    versions = [
+        store.default_version(),
+        GoalVersion(
+            version=1,
+            definitions=DEFINITIONS,
+            changed_by="operator#3",
+            changed_at=AT,
+            reason="from the file",
+        ),
+    ]
+    document = {"versions": [version.model_dump(mode="json") for version in versions]}
+    legacy.write_text(json.dumps(document), "utf-8")
+    assert store.current(db, tmp_path).version == 1
+    history = store.history(db, tmp_path)
+    assert [(v.version, v.changed_by, v.changed_at) for v in history[1:]] == [(1, "operator#3", AT)]
+    assert history[1].changes["run_rate_days"].old == 28
+    assert store.import_legacy(db, tmp_path) == 0  # once: the table has it now
+    changed = store.save(db, GoalDefinitions(), "operator#4", data_dir=tmp_path)
+    assert changed.version == 2 and changed.changes["run_rate_days"].new == 28
+    db.commit()
+    assert [v.version for v in store.history(db, tmp_path)] == [0, 1, 2]
+    legacy.write_text("{not json", "utf-8")  # nothing is read from it again
+    assert store.current(db, tmp_path).version == 2
+
+
+def test_a_broken_json_document_is_refused_not_half_imported(db: Session, tmp_path: Path) -> None:
+    legacy = tmp_path / "goals" / "definitions.json"
+    legacy.parent.mkdir()
+    legacy.write_text('{"versions": [{"version": 1}]}', "utf-8")
+    with pytest.raises(store.GoalDocumentInvalid):
+        store.current(db, tmp_path)
+    assert store.current(db).version == 0
 
 
 def test_goals_api_is_for_global_readers_and_operators_change_it(
@@ -218,6 +270,7 @@ def test_goals_api_is_for_global_readers_and_operators_change_it(
     assert after["definitions_version"] == 1 and after["goals"][0]["target"] == 2_500
     versions = client.get("/v1/goals/definitions", headers=auditor).json()
     assert [v["version"] for v in versions] == [0, 1]
+    assert versions[1]["changes"] == {"rooms_target": {"old": 2_000, "new": 2_500}}
 
 
 @pytest.mark.parametrize("target", [0, -1])

@@ -25,6 +25,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "signin.submit": ("登录", "Sign in"),
     "signin.failed": ("令牌无效或已撤销。", "Unknown or revoked token."),
+    "signin.failed.password": (
+        "登录失败：请检查用户名和密码；多次失败后请稍候再试。",
+        "Sign-in failed: check the username and password; after repeated failures, wait a "
+        "few minutes.",
+    ),
+    "signin.with_password": ("用户名和密码", "Username and password"),
+    "signin.with_token": ("或使用 API 令牌", "Or an API token"),
+    "signin.username": ("用户名", "Username"),
+    "signin.password": ("密码", "Password"),
+    "signin.submit_token": ("用令牌登录", "Sign in with the token"),
     "role.operator": ("运营", "Operator"),
     "role.compliance": ("合规", "Compliance"),
     "role.streamer": ("主播", "Streamer"),
@@ -72,6 +82,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "goals.saved": ("已保存为版本 {version}。", "Saved as version {version}."),
     "goals.history": ("版本历史", "Version history"),
     "goals.changed_by": ("修改人", "Changed by"),
+    "goals.changes": ("改动（原值 → 新值）", "Changes (old → new)"),
     "goals.changed_at": ("时间", "When"),
     "goals.series.actual": ("实际", "Actual"),
     "goals.series.projection": ("预计", "Projection"),
@@ -352,16 +363,74 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Runs in the background and its page shows the progress; the same day again returns "
         "the same run.",
     ),
-    "job.title": ("结算 {as_of}", "Settlement as of {as_of}"),
+    "job.title.settlement": ("结算 {as_of}", "Settlement as of {as_of}"),
+    "job.title.index": ("重建搜索索引", "Search index rebuild"),
+    "job.title.grading": ("评级 {as_of}", "Grading as of {as_of}"),
     "job.progress": ("进度", "Progress"),
     "job.state": ("状态", "State"),
     "job.stage": ("阶段", "Stage"),
-    "job.help": (
+    "job.figure.settlement": ("已结算订单", "Orders settled"),
+    "job.figure.index": ("已索引商品", "Products indexed"),
+    "job.help.settlement": (
         "阶段：排队、计提、逐单结算、生成付款单、完成（由结算批次记录读出）。",
         "Stages: queued, accrue, itemise (orders settled so far), batch (payouts), done — as "
         "the settlement run records them.",
     ),
-    "job.done": ("完成：查看结算批次", "Done: see the settlement runs"),
+    "job.help.index": (
+        "阶段：排队、索引商品（已索引/应索引）、切换到新索引、完成。重建期间搜索继续使用旧索引。",
+        "Stages: queued, index (products indexed of those expected), swap to the new index, "
+        "done. Searches use the old index until the swap.",
+    ),
+    "job.help.grading": (
+        "阶段：排队、信用分恢复、计算指标、评级、写入结果、完成；整个评级在结束时一次提交。",
+        "Stages: queued, credit recoveries, metrics, grades, storing the results, done; the "
+        "whole run is committed at its end.",
+    ),
+    "job.done.settlement": ("完成：查看结算批次", "Done: see the settlement runs"),
+    "job.done.index": ("完成：去选品池搜索", "Done: search the product pool"),
+    "job.done.grading": ("完成：返回任务列表", "Done: back to the jobs"),
+    "job.state.queued": ("排队中", "queued"),
+    "job.state.running": ("进行中", "running"),
+    "job.state.done": ("已完成", "done"),
+    "job.state.failed": ("失败", "failed"),
+    "job.stage.queued": ("排队", "queued"),
+    "job.stage.accrue": ("计提", "accrue"),
+    "job.stage.itemise": ("逐单结算", "itemise"),
+    "job.stage.batch": ("生成付款单", "batch"),
+    "job.stage.index": ("索引商品", "index"),
+    "job.stage.swap": ("切换索引", "swap"),
+    "job.stage.credit": ("信用分恢复", "credit"),
+    "job.stage.metrics": ("计算指标", "metrics"),
+    "job.stage.grade": ("评级", "grade"),
+    "job.stage.store": ("写入结果", "store"),
+    "job.stage.done": ("完成", "done"),
+    "nav.jobs": ("后台任务", "Jobs"),
+    "jobs.title": ("后台任务", "Long-running jobs"),
+    "jobs.index": ("重建商品搜索索引", "Rebuild the product search index"),
+    "jobs.index.help": (
+        "从数据库重新建立选品池的搜索索引（同 `zhibo catalog index --rebuild`）。",
+        "Builds the product pool's search index anew from the database (as `zhibo catalog "
+        "index --rebuild`).",
+    ),
+    "jobs.index.start": ("开始重建索引", "Rebuild the index"),
+    "jobs.grading": ("评级", "Grading run"),
+    "jobs.grading.help": (
+        "按指定日期为所有主播、伙伴和直播间评级"
+        "（同 `zhibo grade run`；同一天再次运行会替换结果）。",
+        "Grades every streamer, partner and room as of a day (as `zhibo grade run`; running a "
+        "day again replaces its results).",
+    ),
+    "jobs.grading.as_of": ("评级日期", "Grade as of"),
+    "jobs.grading.start": ("开始评级", "Start grading"),
+    "jobs.recent": ("最近的任务", "Recent jobs"),
+    "jobs.recent.help": (
+        "仅保存在本进程内存中（最近 100 个），重启后清空。",
+        "Kept in this process's memory (the last 100); a restart forgets them.",
+    ),
+    "jobs.kind": ("任务", "Job"),
+    "jobs.started": ("开始", "Started"),
+    "jobs.finished": ("结束", "Finished"),
+    "jobs.none": ("尚无任务。", "No jobs yet."),
     "statement.title": ("结算单 #{id}", "Statement #{id}"),
     "statement.lines": ("明细（{count} 行）", "Lines ({count})"),
     "statement.kind": ("类型", "Kind"),
@@ -370,6 +439,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "明细过多，仅显示前 5,000 行。",
         "Only the first 5,000 lines are shown.",
     ),
+    # server-side paging (console/listing.py)
+    "paging.rows": ("第 {first}–{last} 条，共 {total} 条", "Rows {first}–{last} of {total}"),
+    "paging.page": ("第 {page}/{pages} 页", "page {page} of {pages}"),
+    "paging.previous": ("上一页", "Previous page"),
+    "paging.next": ("下一页", "Next page"),
+    "paging.label": ("{what}：分页", "{what}: pages"),
+    "paging.sort_help": (
+        "点击列标题排序，再次点击倒序。",
+        "Choose a column heading to sort by it; again to reverse.",
+    ),
+    "paging.past_end": ("此页没有内容。", "There is nothing on this page."),
 }
 
 

@@ -1,16 +1,24 @@
-"""Long actions started from the console: a settlement run goes to a background thread and its
-page polls its progress. The progress is the run's stage as the settlement itself records it
-(accruing, itemising orders — with the orders settled so far — batching payouts, done), read
-from its ``settlement_runs`` row; there is no finer measure to show.
+"""Long actions started from the console, each in a background thread whose page polls its
+progress (operators only):
 
-Jobs live in this process's memory: a restart forgets them (the run itself is in the database,
-idempotent per day, and a rerun of the same day resumes it)."""
+* **settlement run** (as ``POST /v1/settlement/runs``): the progress is the run's stage as the
+  settlement itself records it in its ``settlement_runs`` row (accruing, itemising orders —
+  with the orders settled so far — batching payouts, done); there is no finer measure;
+* **search index rebuild** (as ``zhibo catalog index --rebuild``): the products indexed so far
+  out of those expected, then the swap to the new index;
+* **grading run** (as ``zhibo grade run``): the step the grading service reports (credit
+  recoveries, metrics, grades, storing the results), in one unit of work committed at the end.
+
+Jobs live in this process's memory (the last ``KEPT``): a restart forgets them, not their work
+— a settlement run is idempotent per day and resumes, a grading run of the same day replaces
+it, an interrupted rebuild leaves the live index as it was."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Annotated, Any
@@ -22,6 +30,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from zhibo.console import session as console_session
+from zhibo.console.i18n import translator
 from zhibo.console.pages import DB, SignedIn, _day, render, router
 from zhibo.kit.auth import Principal
 from zhibo.kit.errors import InvalidInput, NotFound, ZhiboError
@@ -31,8 +40,14 @@ from zhibo.models.settlement import RunStatus
 
 log = logging.getLogger(__name__)
 
-#: The stages of a settlement run, in order; the progress is the stage's place among them.
-STAGES = ("queued", "accrue", "itemise", "batch", "done")
+#: Each kind's stages, in order; the progress is the stage's place among them (and, within a
+#: stage that counts, how far it has counted).
+STAGES: dict[str, tuple[str, ...]] = {
+    "settlement": ("queued", "accrue", "itemise", "batch", "done"),
+    "index": ("queued", "index", "swap", "done"),
+    "grading": ("queued", "credit", "metrics", "grade", "store", "done"),
+}
+STATES = ("queued", "running", "done", "failed")
 #: Jobs kept (oldest forgotten first).
 KEPT = 100
 
@@ -41,11 +56,16 @@ KEPT = 100
 class Job:
     id: str
     kind: str
-    as_of: date
-    policy: str | None
     started_by: int | None
     started_at: datetime
+    as_of: date | None = None
+    policy: str | None = None
     state: str = "queued"  # queued, running, done, failed
+    #: The stage the work reported (index and grading; settlement reads its run's row).
+    stage: str = "queued"
+    #: Counted so far and expected, in a stage that counts (the index's products).
+    done: int = 0
+    total: int = 0
     finished_at: datetime | None = None
     run_id: int | None = None
     error: str | None = None
@@ -56,7 +76,13 @@ _jobs: dict[str, Job] = {}
 _lock = threading.Lock()
 
 
-def _stage(db: Session, job: Job) -> tuple[str, int]:
+def recent() -> list[Job]:
+    """The jobs this process remembers, newest first."""
+    with _lock:
+        return list(reversed(_jobs.values()))
+
+
+def _settlement_stage(db: Session, job: Job) -> tuple[str, int]:
     """The run's recorded stage and its orders settled so far."""
     if job.state == "done":
         return "done", int(job.report.get("orders_settled", 0))
@@ -72,13 +98,26 @@ def _stage(db: Session, job: Job) -> tuple[str, int]:
 
 
 def progress(db: Session, job: Job) -> dict[str, Any]:
-    stage, orders = _stage(db, job)
+    stages = STAGES[job.kind]
+    if job.kind == "settlement":
+        stage, orders = _settlement_stage(db, job)
+        done, total = orders, 0
+    else:
+        stage = "done" if job.state == "done" else job.stage
+        done, total = job.done, job.total
+    place = float(stages.index(stage))
+    if total and stage != "done":
+        place += min(done / total, 1.0) * 0.999  # within the counting stage, never past it
     return {
         "id": job.id,
+        "kind": job.kind,
         "state": job.state,
         "stage": stage,
-        "progress": STAGES.index(stage) / (len(STAGES) - 1),
-        "orders_settled": orders,
+        "stages": list(stages),
+        "progress": round(place / (len(stages) - 1), 4),
+        "done": done,
+        "total": total,
+        "orders_settled": done if job.kind == "settlement" else None,
         "run_id": job.run_id,
         "error": job.error,
         "paid_fen": job.report.get("paid_fen"),
@@ -86,41 +125,100 @@ def progress(db: Session, job: Job) -> dict[str, Any]:
     }
 
 
-def _work(engine: Engine, job: Job) -> None:
-    from zhibo.settlement import service as settlement_service
-    from zhibo.settlement.schemas import PolicyRef
-
+def _run(job: Job, work: Callable[[], None]) -> None:
     job.state = "running"
     try:
-        policy = (
-            settlement_service.policy_from_ref(PolicyRef(name=job.policy)) if job.policy else None
-        )
-        report = settlement_service.run(engine, job.as_of, policy)
-        job.report, job.run_id, job.state = report.as_dict(), report.run_id, "done"
+        work()
+        job.state = "done"
     except ZhiboError as exc:
         job.error, job.state = f"{exc.name}: {exc.detail}", "failed"
     except Exception as exc:  # the page must say it failed; the log keeps the trace
-        log.exception("console settlement run %s failed", job.id)
+        log.exception("console %s job %s failed", job.kind, job.id)
         job.error, job.state = f"{type(exc).__name__}: see the server log", "failed"
     finally:
         job.finished_at = utcnow()
 
 
-def start_settlement(engine: Engine, principal: Principal, as_of: date, policy: str | None) -> Job:
-    job = Job(
-        id=uuid.uuid4().hex[:16],
-        kind="settlement",
-        as_of=as_of,
-        policy=policy,
-        started_by=principal.token_id,
-        started_at=utcnow(),
-    )
+def _start(job: Job, work: Callable[[], None]) -> Job:
     with _lock:
         _jobs[job.id] = job
         while len(_jobs) > KEPT:
             _jobs.pop(next(iter(_jobs)))
-    threading.Thread(target=_work, args=(engine, job), daemon=True, name=f"job-{job.id}").start()
+    thread = threading.Thread(target=_run, args=(job, work), daemon=True, name=f"job-{job.id}")
+    thread.start()
     return job
+
+
+def _new(kind: str, principal: Principal, **fields: Any) -> Job:
+    return Job(
+        id=uuid.uuid4().hex[:16],
+        kind=kind,
+        started_by=principal.token_id,
+        started_at=utcnow(),
+        **fields,
+    )
+
+
+def start_settlement(engine: Engine, principal: Principal, as_of: date, policy: str | None) -> Job:
+    from zhibo.settlement import service as settlement_service
+    from zhibo.settlement.schemas import PolicyRef
+
+    job = _new("settlement", principal, as_of=as_of, policy=policy)
+
+    def work() -> None:
+        chosen = (
+            settlement_service.policy_from_ref(PolicyRef(name=job.policy)) if job.policy else None
+        )
+        report = settlement_service.run(engine, as_of, chosen)
+        job.report, job.run_id = report.as_dict(), report.run_id
+
+    return _start(job, work)
+
+
+def start_index_rebuild(engine: Engine, principal: Principal, data_dir: Any) -> Job:
+    """A new search index from the database, swapped in when complete (the live one serves
+    searches meanwhile)."""
+    from zhibo.catalog.search.indexer import rebuild
+
+    job = _new("index", principal)
+
+    def counted(done: int, total: int) -> None:
+        job.stage, job.done, job.total = "index", done, total
+        if total and done >= total:
+            job.stage = "swap"
+
+    def work() -> None:
+        job.stage = "index"
+        report = rebuild(engine, progress=counted, data_dir=data_dir)
+        job.report = {"products": report.products, "seconds": round(report.seconds, 3)}
+        job.done = report.products
+
+    return _start(job, work)
+
+
+def start_grading(engine: Engine, principal: Principal, as_of: date, data_dir: Any) -> Job:
+    """Grade every account as of a day, in one unit of work (nothing is visible until the
+    whole run commits)."""
+    from zhibo.events.lake import lake_root
+    from zhibo.grading import service as grading_service
+    from zhibo.kit.db import unit_of_work
+
+    job = _new("grading", principal, as_of=as_of)
+
+    def reached(stage: str) -> None:
+        job.stage = stage
+
+    def work() -> None:
+        with unit_of_work(engine) as db:
+            summary = grading_service.run(db, as_of, lake_root=lake_root(data_dir), stage=reached)
+        job.report = {
+            "seconds": summary.seconds,
+            "key_rooms": summary.key_rooms,
+            "notifications": summary.notifications,
+            "model_version": summary.model_version,
+        }
+
+    return _start(job, work)
 
 
 def _job(principal: Principal, job_id: str) -> Job:
@@ -131,17 +229,27 @@ def _job(principal: Principal, job_id: str) -> Job:
     return job
 
 
+async def _operator_form(request: Request, principal: Principal) -> Any:
+    form = await request.form()
+    console_session.check_csrf(request, str(form.get("csrf", "")))
+    principal.require(Role.OPERATOR)
+    return form
+
+
+def _as_of(form: Any) -> date:
+    as_of = _day(str(form.get("as_of", ""))[:10], "as_of")
+    if as_of is None:
+        raise InvalidInput("as_of: give the day (YYYY-MM-DD)")
+    return as_of
+
+
 @router.post("/settlement/runs")
 async def start_run(request: Request, principal: SignedIn) -> Response:
     """An operator settles as of a day (as ``POST /v1/settlement/runs``), in the background."""
     from zhibo.settlement.policy import BUILT_IN
 
-    form = await request.form()
-    console_session.check_csrf(request, str(form.get("csrf", "")))
-    principal.require(Role.OPERATOR)
-    as_of = _day(str(form.get("as_of", ""))[:10], "as_of")
-    if as_of is None:
-        raise InvalidInput("as_of: give the day to settle (YYYY-MM-DD)")
+    form = await _operator_form(request, principal)
+    as_of = _as_of(form)
     policy = str(form.get("policy", "")).strip() or None
     if policy is not None and policy not in BUILT_IN:
         raise InvalidInput(f"policy: {policy!r} is not one of {', '.join(BUILT_IN)}")
@@ -149,13 +257,46 @@ async def start_run(request: Request, principal: SignedIn) -> Response:
     return RedirectResponse(f"/console/jobs/{job.id}", 303)
 
 
+@router.post("/jobs/index")
+async def start_index(request: Request, principal: SignedIn) -> Response:
+    """An operator rebuilds the product pool's search index (``zhibo catalog index
+    --rebuild``), in the background."""
+    await _operator_form(request, principal)
+    state = request.app.state
+    job = start_index_rebuild(state.engine, principal, state.settings.data_dir)
+    return RedirectResponse(f"/console/jobs/{job.id}", 303)
+
+
+@router.post("/jobs/grading")
+async def start_grading_run(request: Request, principal: SignedIn) -> Response:
+    """An operator grades every account as of a day (``zhibo grade run``), in the
+    background."""
+    form = await _operator_form(request, principal)
+    state = request.app.state
+    job = start_grading(state.engine, principal, _as_of(form), state.settings.data_dir)
+    return RedirectResponse(f"/console/jobs/{job.id}", 303)
+
+
 JobId = Annotated[str, "a job id"]
+
+
+@router.get("/jobs", response_class=HTMLResponse)
+def jobs_page(request: Request, principal: SignedIn) -> HTMLResponse:
+    """The long actions an operator may start here, and those this process remembers."""
+    principal.require(Role.OPERATOR)
+    today = utcnow().date()
+    return render(request, "jobs.html", {"jobs": recent(), "today": today}, principal)
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 def job_page(request: Request, db: DB, principal: SignedIn, job_id: JobId) -> HTMLResponse:
     job = _job(principal, job_id)
-    context = {"job": job, "now": progress(db, job), "stages": STAGES, "active": "statements"}
+    t = translator(console_session.language(request))
+    labels = {
+        "state": {name: t(f"job.state.{name}") for name in STATES},
+        "stage": {name: t(f"job.stage.{name}") for name in STAGES[job.kind]},
+    }
+    context = {"job": job, "now": progress(db, job), "active": "jobs", "labels": labels}
     return render(request, "job.html", context, principal)
 
 

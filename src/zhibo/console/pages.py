@@ -57,6 +57,7 @@ PAGES: dict[str, tuple[Role, ...]] = {
     "settlement": GLOBAL,
     "statements": (*GLOBAL, Role.STREAMER, Role.PARTNER),
     "profile": (Role.STREAMER,),
+    "jobs": (Role.OPERATOR,),
 }
 #: Who may open a streamer's profile (the services narrow it: a streamer its own, a partner
 #: its streamers').
@@ -184,19 +185,36 @@ def signin_page(request: Request, next: str | None = None) -> HTMLResponse:
 def signin(
     request: Request,
     db: DB,
-    token: Annotated[str, Form(max_length=200)],
+    token: Annotated[str, Form(max_length=200)] = "",
+    username: Annotated[str, Form(max_length=64)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
     next: Annotated[str | None, Form(max_length=500)] = None,
 ) -> Response:
+    """Sign in with an API token, or with a console user's username and password. A failure
+    says only that it failed (which of the two kinds failed, nothing more)."""
+    from zhibo.console import accounts
     from zhibo.kit.auth import authenticate
     from zhibo.kit.errors import Unauthenticated
 
-    try:
-        authenticate(db, f"Bearer {token.strip()}")
-    except Unauthenticated:
-        context = {"next": _safe_next(next), "failed": True}
+    if token.strip():
+        try:
+            authenticate(db, f"Bearer {token.strip()}")
+        except Unauthenticated:
+            context = {"next": _safe_next(next), "failed": "token"}
+            return render(request, "signin.html", context, status_code=401)
+        response = RedirectResponse(_safe_next(next), 303)
+        console_session.set_token(request, response, token.strip())
+        return response
+    user = None
+    if username.strip() and password:
+        user = accounts.authenticate_password(db, username, password)
+    if user is None:
+        # Committed with the page (the failure counts towards the lockout).
+        context = {"next": _safe_next(next), "failed": "password", "username": username[:64]}
         return render(request, "signin.html", context, status_code=401)
     response = RedirectResponse(_safe_next(next), 303)
-    console_session.set_token(request, response, token.strip())
+    value = console_session.user_session_value(user.id, user.password_hash)
+    console_session.set_token(request, response, value)
     return response
 
 
@@ -229,7 +247,7 @@ def home(request: Request, principal: SignedIn) -> Response:
 def _goals_page(request: Request, db: Session, principal: Principal, **extra: Any) -> HTMLResponse:
     data_dir = request.app.state.settings.data_dir
     goals = goals_service.goals_for(db, principal, data_dir, limit=GOAL_MEMBERS_SHOWN)
-    history = goals_service.definitions_history(principal, data_dir)
+    history = goals_service.definitions_history(db, principal, data_dir)
     charts = {
         goal.key.value: {
             "days": [point.day.isoformat() for point in goal.trend],
@@ -280,7 +298,7 @@ async def change_goals(request: Request, db: DB, principal: SignedIn) -> HTMLRes
     except ValidationError as exc:
         raise InvalidInput(describe(exc)) from exc
     version = goals_service.change_definitions(
-        principal, request.app.state.settings.data_dir, definitions, reason
+        db, principal, definitions, reason, request.app.state.settings.data_dir
     )
     return _goals_page(request, db, principal, saved=version.version)
 
@@ -310,25 +328,29 @@ def _open_cases_by_room(db: Session, principal: Principal) -> Counter[int]:
 
 @router.get("/live", response_class=HTMLResponse)
 def live_page(request: Request, db: DB, principal: SignedIn) -> HTMLResponse:
-    from zhibo.events import service as events_service
-    from zhibo.live import service as live_service
+    """Live rooms, paged and sorted in the database (``?page=&size=&sort=``)."""
+    from zhibo.console import listing
 
     _may_see(principal, "live")
-    rooms = []
+    paging = listing.paging_of(
+        request.query_params,
+        tuple(listing.LIVE_SORTS),
+        listing.LIVE_DEFAULT_SORT,
+        listing.DEFAULT_SIZE,
+    )
+    found = listing.live_rooms(db, principal, paging)
     open_cases = _open_cases_by_room(db, principal)
-    for row in events_service.list_live_rooms(db, "online", 500):
-        if not _followable(db, principal, row.room_id):
-            continue
-        room = live_service.get_room(db, row.room_id)
-        rooms.append(
-            {
-                "metrics": row,
-                "title": room.title,
-                "key_room": room.is_key_room,
-                "open_cases": open_cases.get(row.room_id, 0),
-            }
-        )
-    return render(request, "live.html", {"rooms": rooms}, principal)
+    rooms = [
+        {
+            "metrics": row,
+            "title": row.title,
+            "key_room": row.key_room,
+            "open_cases": open_cases.get(row.room_id, 0),
+        }
+        for row in found.items
+        if _followable(db, principal, row.room_id)  # the service's word on each row
+    ]
+    return render(request, "live.html", {"rooms": rooms, "listing": found}, principal)
 
 
 @router.get("/rooms/{room_id}", response_class=HTMLResponse)

@@ -26,7 +26,6 @@ DECIDERS = (Role.COMPLIANCE, Role.OPERATOR)
 PATROL_DAYS = 7
 #: At most this many accounts and identifiers are drawn in a ring graph.
 RING_DRAWN = 30
-QUEUE_SHOWN = 200
 RECENT_SHOWN = 50
 
 
@@ -203,13 +202,20 @@ def patrol(db: Session, days: int = PATROL_DAYS) -> dict[str, Any]:
 
 @router.get("/risk", response_class=HTMLResponse)
 def risk_page(request: Request, db: DB, principal: SignedIn) -> HTMLResponse:
-    """The review queue (pending review and appealed, oldest first), recent cases and patrol
-    coverage."""
+    """The review queue (pending review and appealed, oldest first; paged and sorted in the
+    database: ``?page=&size=&sort=``), recent cases and patrol coverage."""
+    from zhibo.console import listing
     from zhibo.risk import cases
 
     _may_see(principal, "risk")
+    paging = listing.paging_of(
+        request.query_params,
+        tuple(listing.QUEUE_SORTS),
+        listing.QUEUE_DEFAULT_SORT,
+        listing.DEFAULT_SIZE,
+    )
     context = {
-        "queue": cases.list_cases(db, principal, queue=True, limit=QUEUE_SHOWN),
+        "queue": listing.review_queue(db, principal, paging),
         "recent": [
             case
             for case in cases.list_cases(db, principal, limit=RECENT_SHOWN)

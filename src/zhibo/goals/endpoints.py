@@ -34,15 +34,17 @@ def get_goals(
 
 
 @router.get("/goals/definitions", response_model=list[GoalVersion])
-def goal_definitions(request: Request, principal: Readers) -> list[GoalVersion]:
-    """Every version of the targets and definitions, oldest first."""
-    return service.definitions_history(principal, request.app.state.settings.data_dir)
+def goal_definitions(request: Request, db: DB, principal: Readers) -> list[GoalVersion]:
+    """Every version of the targets and definitions, oldest first, each with what it changed
+    (old and new values)."""
+    return service.definitions_history(db, principal, request.app.state.settings.data_dir)
 
 
 @router.put("/goals/definitions", response_model=GoalVersion)
 def change_goal_definitions(
-    request: Request, principal: Operator, body: GoalDefinitionsChange
+    request: Request, db: DB, principal: Operator, body: GoalDefinitionsChange
 ) -> GoalVersion:
-    """Change the targets or what counts towards them (a new version, with who and when)."""
+    """Change the targets or what counts towards them (a new version, with who, when and the
+    values it replaced)."""
     data_dir = request.app.state.settings.data_dir
-    return service.change_definitions(principal, data_dir, body.definitions, body.reason)
+    return service.change_definitions(db, principal, body.definitions, body.reason, data_dir)

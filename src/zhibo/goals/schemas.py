@@ -67,12 +67,21 @@ class GoalDefinitionsChange(InSchema):
     reason: str = Field(default="", max_length=500)
 
 
+class FieldChange(BaseModel):
+    """One definition's value before and after a change."""
+
+    old: int | str | bool | None
+    new: int | str | bool | None
+
+
 class GoalVersion(BaseModel):
     version: int
     definitions: GoalDefinitions
     changed_by: str
     changed_at: datetime
     reason: str = ""
+    #: What this version changed from the one before: field → old and new value.
+    changes: dict[str, FieldChange] = Field(default_factory=dict)
 
 
 class GoalMember(BaseModel):

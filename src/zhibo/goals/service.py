@@ -308,30 +308,40 @@ def compute(
 def goals_for(
     db: Session,
     principal: Principal,
-    data_dir: Path,
+    data_dir: Path | None = None,
     *,
     at: datetime | None = None,
     limit: int = 100,
 ) -> GoalsOut:
     """The goals as the platform's global readers see them (the lists name every room,
-    partner, streamer and brand, so scoped roles may not read them)."""
+    partner, streamer and brand, so scoped roles may not read them). ``data_dir``: where an
+    earlier version's JSON document may wait to be imported."""
     principal.require(Role.OPERATOR, Role.COMPLIANCE, Role.AUDITOR)
-    version = store.current(data_dir)
+    version = store.current(db, data_dir)
     return compute(db, version.definitions, at=at, limit=limit, version=version.version)
 
 
 def actor(principal: Principal) -> str:
-    return f"{principal.role}#{principal.token_id}"
+    """``operator#7`` (its token), ``operator#7:alice`` (a console user and its identity)."""
+    username = getattr(principal, "username", None)
+    return f"{principal.role}#{principal.token_id}" + (f":{username}" if username else "")
 
 
 def change_definitions(
-    principal: Principal, data_dir: Path, definitions: GoalDefinitions, reason: str = ""
+    db: Session,
+    principal: Principal,
+    definitions: GoalDefinitions,
+    reason: str = "",
+    data_dir: Path | None = None,
 ) -> GoalVersion:
-    """Operators change the targets and definitions; each change is a new version."""
+    """Operators change the targets and definitions; each change is a new version, with who,
+    when, why and the values it replaced."""
     principal.require(Role.OPERATOR)
-    return store.save(data_dir, definitions, actor(principal), reason)
+    return store.save(db, definitions, actor(principal), reason, data_dir=data_dir)
 
 
-def definitions_history(principal: Principal, data_dir: Path) -> list[GoalVersion]:
+def definitions_history(
+    db: Session, principal: Principal, data_dir: Path | None = None
+) -> list[GoalVersion]:
     principal.require(Role.OPERATOR, Role.COMPLIANCE, Role.AUDITOR)
-    return store.history(data_dir)
+    return store.history(db, data_dir)

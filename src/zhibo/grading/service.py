@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -288,17 +289,28 @@ def load_sources(db: Session, as_of: date, lake_root: Path, model: ScoringModel)
 
 
 def run(
-    db: Session, as_of: date, *, lake_root: Path, model: ScoringModel | None = None
+    db: Session,
+    as_of: date,
+    *,
+    lake_root: Path,
+    model: ScoringModel | None = None,
+    stage: Callable[[str], None] | None = None,
 ) -> RunSummary:
     """Grade every account as of the end of ``as_of``; running a day again replaces its run
-    (same inputs and model: same results, same notices)."""
+    (same inputs and model: same results, same notices). ``stage`` is told each step as it
+    starts (``credit``, ``metrics``, ``grade``, ``store``): the console's progress page."""
     started = time.perf_counter()
+    tell = stage or (lambda _name: None)
     model = model or active_model()
     repository.record_model(db, model)
+    tell("credit")
     recoveries = credit.apply_recovery(db, as_of, model.credit)
     db.flush()
+    tell("metrics")
     metrics = compute_metrics(load_sources(db, as_of, lake_root, model), as_of)
+    tell("grade")
     graded = grade_population(metrics, model)
+    tell("store")
     run_row, previous = repository.start_run(db, as_of, model.version)
     rows, notices = result_rows(graded, run_row.id, previous, model.version, utcnow())
     repository.insert_results(db, rows)

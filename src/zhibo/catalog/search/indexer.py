@@ -173,7 +173,7 @@ class RebuildReport:
 
 def rebuild(
     engine: Engine,
-    progress: bool = True,
+    progress: bool | Callable[[int, int], None] = True,
     *,
     data_dir: Path | None = None,
     heap_bytes: int = REBUILD_HEAP_BYTES,
@@ -182,6 +182,8 @@ def rebuild(
 ) -> RebuildReport:
     """Build a new index from the database and make it the live one.
 
+    ``progress``: a Rich bar on standard error, nothing, or a callable given the products
+    indexed so far and the number expected (the console's progress page).
     ``as_indexer``: the caller holds the indexer lock (a follower building a missing index).
     Without a follower running, the rebuild also applies and acknowledges the changes queued
     meanwhile; with one, the follower replays them on the new index once it is live.
@@ -232,12 +234,21 @@ def rebuild(
 class _progress:
     """A Rich progress bar on standard error (or nothing)."""
 
-    def __init__(self, enabled: bool, total: int) -> None:
+    def __init__(self, enabled: bool | Callable[[int, int], None], total: int) -> None:
         self.enabled = enabled
         self.total = total
         self._bar: Any = None
 
     def __enter__(self) -> Callable[[int], None]:
+        if callable(self.enabled):
+            report, done = self.enabled, [0]
+
+            def advance(n: int) -> None:
+                done[0] += n
+                report(done[0], self.total)
+
+            report(0, self.total)
+            return advance
         if not self.enabled:
             return lambda _n: None
         from rich.console import Console

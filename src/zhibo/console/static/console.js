@@ -229,19 +229,25 @@
     ]).catch(function () {});
   }
 
-  /* A long action's page (a settlement run started from the console): poll its progress
-     until it is done or failed. */
+  /* A long action's page (a settlement run, an index rebuild, a grading run): poll its
+     progress until it is done or failed. */
   function jobPage() {
     var box = document.getElementById("job");
     if (!box) return;
+    var labels = readJson("job-labels") || { state: {}, stage: {} };
     function poll() {
       fetch(box.dataset.progressUrl, { credentials: "same-origin", cache: "no-store" })
         .then(function (response) { return response.json(); })
         .then(function (now) {
           document.getElementById("job-progress").value = now.progress;
-          document.getElementById("job-state").textContent = now.state;
-          document.getElementById("job-stage").textContent = now.stage;
-          document.getElementById("job-orders").textContent = now.orders_settled;
+          var state = document.getElementById("job-state");
+          var stage = document.getElementById("job-stage");
+          state.textContent = labels.state[now.state] || now.state;
+          state.dataset.state = now.state;
+          stage.textContent = labels.stage[now.stage] || now.stage;
+          stage.dataset.stage = now.stage;
+          var figure = document.getElementById("job-figure");
+          if (figure) figure.textContent = now.total ? now.done + " / " + now.total : now.done;
           box.dataset.state = now.state;
           if (now.error) {
             var error = document.getElementById("job-error");
