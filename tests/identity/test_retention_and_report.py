@@ -150,8 +150,14 @@ def test_retention_and_report_commands(
         text = path.read_text()
         assert number not in text and phone not in text and make_id("19850101") not in text
     patrol = (out / "patrol.csv").read_text().splitlines()
-    assert patrol[0] == "date,peak_online_rooms,reviewers,reviewers_required,meets_rule"
-    assert patrol[3].startswith(f"{date(2026, 11, 1)},1,0,1,False")
+    assert patrol[0] == (
+        "date,peak_online_rooms,reviewers,reviewers_required,meets_rule,hours_short,key_rooms_peak"
+    )
+    # No reviewer on shift: each hour with the room online (live from T0, noon) falls short.
+    assert patrol[3] == f"{date(2026, 11, 1)},1,0,1,False,12,0"
+    hourly = (out / "patrol_hourly.csv").read_text().splitlines()
+    assert hourly[0].startswith("hour,online_rooms,key_rooms,reviewers,reviewers_required")
+    assert "patrol_hourly" in page
     assert (out / "identities.csv").exists() and (out / "blacklist.csv").exists()
 
 

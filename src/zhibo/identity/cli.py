@@ -16,6 +16,11 @@ identity_app = typer.Typer(help="Real-name identity, blacklist and tips.", no_ar
 blacklist_app = typer.Typer(help="The blacklist.", no_args_is_help=True)
 retention_app = typer.Typer(help="Retention of live content and records.", no_args_is_help=True)
 identity_app.add_typer(blacklist_app, name="blacklist")
+patrol_app = typer.Typer(
+    help="Patrol shifts and coverage (1 reviewer per 50 rooms).", no_args_is_help=True
+)
+shift_app = typer.Typer(help="Reviewers' patrol shifts.", no_args_is_help=True)
+patrol_app.add_typer(shift_app, name="shift")
 
 
 def _day(value: str | None, option: str) -> date | None:
@@ -242,3 +247,90 @@ def report(
     for section in sections:
         err.print(f"{section.name}: {len(section.rows):,} rows")
     typer.echo(str(files["html"]))
+
+
+def _shift_json(shift: object) -> str:
+    from zhibo.identity.schemas import PatrolShiftOut
+
+    return PatrolShiftOut.model_validate(shift).model_dump_json()
+
+
+@shift_app.command("start")
+def shift_start(
+    reviewer: Annotated[int, typer.Option(help="The reviewer's compliance token id")],
+    at: Annotated[str | None, typer.Option(help="Start time (default: now)")] = None,
+    until: Annotated[str | None, typer.Option(help="End time, for a planned shift")] = None,
+    by: Annotated[str, typer.Option(help="Who records it")] = "cli",
+) -> None:
+    """Start (or record) a reviewer's patrol shift; prints it as JSON."""
+    from zhibo.identity.patrol import start_shift
+    from zhibo.kit.db import unit_of_work
+
+    try:
+        with unit_of_work(ready_engine()) as session:
+            shift = start_shift(
+                session,
+                reviewer_token_id=reviewer,
+                starts_at=_moment(at, "--at"),
+                ends_at=_moment(until, "--until"),
+                created_by=by,
+            )
+            out = _shift_json(shift)
+    except ZhiboError as error:
+        fail(error, 2)
+    typer.echo(out)
+
+
+@shift_app.command("end")
+def shift_end(
+    reviewer: Annotated[int | None, typer.Option(help="End this reviewer's open shift")] = None,
+    shift: Annotated[int | None, typer.Option(help="End this shift")] = None,
+    at: Annotated[str | None, typer.Option(help="End time (default: now)")] = None,
+) -> None:
+    """End a patrol shift (by id, or the reviewer's open one); prints it as JSON."""
+    from zhibo.identity.patrol import end_shift
+    from zhibo.kit.db import unit_of_work
+
+    if (reviewer is None) == (shift is None):
+        fail(InvalidInput("--reviewer, --shift: name exactly one"), 2)
+    try:
+        with unit_of_work(ready_engine()) as session:
+            ended = end_shift(
+                session, shift_id=shift, reviewer_token_id=reviewer, at=_moment(at, "--at")
+            )
+            out = _shift_json(ended)
+    except ZhiboError as error:
+        fail(error, 2)
+    typer.echo(out)
+
+
+@patrol_app.command("coverage")
+def patrol_coverage(
+    from_time: Annotated[str, typer.Option("--from", help="Start (date or ISO time, UTC)")],
+    to_time: Annotated[str, typer.Option("--to", help="End, exclusive (date or ISO time)")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+) -> None:
+    """Patrol coverage per UTC hour: rooms online, reviewers on shift, the 1-per-N rule."""
+    from zhibo.identity.patrol import coverage
+    from zhibo.kit.db import unit_of_work
+
+    start, end = _moment(from_time, "--from"), _moment(to_time, "--to")
+    assert start is not None and end is not None
+    try:
+        with unit_of_work(ready_engine()) as session:
+            hours = coverage(session, start, end)
+    except ZhiboError as error:
+        fail(error, 2)
+    if as_json:
+        from dataclasses import asdict
+
+        rows = [{**asdict(h), "hour": h.hour.isoformat()} for h in hours]
+        typer.echo(json.dumps({"hours": rows}))
+        return
+    for h in hours:
+        if h.online_rooms or h.reviewers:
+            mark = "ok" if h.meets_rule else "SHORT"
+            err.print(
+                f"{h.hour:%Y-%m-%d %H:00}  rooms {h.online_rooms:>5} (key {h.key_rooms})  "
+                f"reviewers {h.reviewers:>3}/{h.reviewers_required:<3} {mark}"
+            )

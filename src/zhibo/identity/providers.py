@@ -1,21 +1,22 @@
 """Verification providers: who confirms, before each session goes live, that the person
 behind a streamer account is who they registered as. One protocol, chosen by the setting
 ``ZHIBO_IDENTITY_PROVIDER``: ``attestation`` (built in: an operator's recorded attestation
-that they checked the person's ID document) or ``test`` (answers what a test tells it to)."""
+that they checked the person's ID document) or ``test`` (answers what a test tells it to).
+The same providers confirm viewers' real-name verification (``verify_viewer``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zhibo.config import Settings, get_settings
-from zhibo.models import Streamer
+from zhibo.models import Streamer, Viewer
 from zhibo.models.identity import CheckPurpose, IdentityCheck
 
 
@@ -27,11 +28,31 @@ class ProviderAnswer:
     evidence: dict[str, object] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class PersonClaim:
+    """Who a viewer says they are, as a provider may check it: never kept, never logged (the
+    clear number is excluded from ``repr``)."""
+
+    id_number: str = field(repr=False)
+    birth_date: date
+    real_name: str | None = field(default=None, repr=False)
+    #: The operator who checked the person against the document (``None``: the viewer's own
+    #: submission).
+    attested_by: str | None = None
+    document_ref: str | None = None
+
+
 class VerificationProvider(Protocol):
     name: str
 
     def verify(self, session: Session, streamer: Streamer, at: datetime) -> ProviderAnswer:
         """Whether the identity behind ``streamer`` is confirmed at ``at``."""
+        ...
+
+    def verify_viewer(
+        self, session: Session, viewer: Viewer, claim: PersonClaim, at: datetime
+    ) -> ProviderAnswer:
+        """Whether ``claim`` is the real identity of the person behind ``viewer``."""
         ...
 
 
@@ -67,16 +88,48 @@ class AttestationProvider:
             return ProviderAnswer(True, evidence={"verified_at": streamer.verified_at.isoformat()})
         return ProviderAnswer(False, "no operator attestation of the real-name identity")
 
+    def verify_viewer(
+        self, session: Session, viewer: Viewer, claim: PersonClaim, at: datetime
+    ) -> ProviderAnswer:
+        """An operator's attestation (who checked the document, and its reference) passes. A
+        viewer's own submission passes on the number's own checks (check digit, region, birth
+        date): this built-in provider has no register to compare the person with, so a
+        deployment that lets viewers verify themselves plugs in a real-name service."""
+        if claim.attested_by:
+            if not claim.document_ref:
+                return ProviderAnswer(False, "an attestation names the checked document")
+            return ProviderAnswer(
+                True,
+                evidence={
+                    "basis": "operator attestation",
+                    "attested_by": claim.attested_by,
+                    "document_ref": claim.document_ref,
+                },
+            )
+        return ProviderAnswer(
+            True, evidence={"basis": "number checks (check digit, region, birth date)"}
+        )
+
 
 @dataclass
 class TestProvider:
-    """Answers ``failures[streamer_id]`` as a failure reason, and passes everyone else."""
+    """Answers ``failures[streamer_id]`` (``viewer_failures[viewer_id]`` for viewers) as a
+    failure reason, and passes everyone else."""
 
     __test__ = False  # not a pytest test class
 
     name: str = "test"
     failures: dict[int, str] = field(default_factory=dict)
     calls: list[int] = field(default_factory=list)
+    viewer_failures: dict[int, str] = field(default_factory=dict)
+    viewer_calls: list[int] = field(default_factory=list)
+
+    def verify_viewer(
+        self, session: Session, viewer: Viewer, claim: PersonClaim, at: datetime
+    ) -> ProviderAnswer:
+        self.viewer_calls.append(viewer.id)
+        reason = self.viewer_failures.get(viewer.id)
+        return ProviderAnswer(reason is None, reason or "")
 
     def verify(self, session: Session, streamer: Streamer, at: datetime) -> ProviderAnswer:
         self.calls.append(streamer.id)

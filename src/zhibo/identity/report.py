@@ -1,7 +1,8 @@
 """The regulator report (``zhibo report``): for a date range, CSV files and one readable HTML
 page with the identity and tax information of streamers and operators (masked), sanctions and
 blacklist entries, the risk measures taken, complaints and their handling time, and patrol
-coverage (reviewers per online room against the 1:50 rule).
+coverage (reviewers on patrol shifts per online room against the 1:50 rule, per day and per
+hour).
 
 Tables other domains own (risk measures, complaints) are read as they exist, column by column,
 so the report follows their schema as it grows; missing ones give an empty section that says so.
@@ -25,9 +26,9 @@ from sqlalchemy.orm import Session
 from zhibo.config import get_settings
 from zhibo.kit.db import Base
 from zhibo.kit.hashing import mask
-from zhibo.models import ApiToken, LiveSession, Order, Partner, Role, Streamer
+from zhibo.kit.spreadsheet import safe_cell
+from zhibo.models import LiveSession, Order, Partner, Streamer
 from zhibo.models.identity import BlacklistEntry, Tip, TipStatus
-from zhibo.models.session import SessionStatus
 
 #: Words of column names never exported, whatever table they appear in.
 _PERSONAL = {"hash", "cipher", "phone", "ip", "device", "token", "number"}
@@ -300,53 +301,102 @@ def _complaints(db: Session, start: datetime, end: datetime) -> Section:
     return section
 
 
-def _patrol(db: Session, start_day: date, end_day: date) -> Section:
+def _patrol_hours(db: Session, start_day: date, end_day: date) -> list[Any]:
+    from zhibo.identity.patrol import coverage
+
+    start, end = _day_bounds(start_day, end_day)
+    hours: list[Any] = []
+    while start < end:  # coverage() takes at most 31 days at a time
+        stop = min(end, start + timedelta(days=31))
+        hours += coverage(db, start, stop)
+        start = stop
+    return hours
+
+
+def _patrol(db: Session, start_day: date, end_day: date, hours: list[Any] | None = None) -> Section:
+    """Per day, from the hourly coverage of reviewers' shifts (``identity.patrol``)."""
     per = get_settings().patrol_rooms_per_reviewer
     section = Section(
         "patrol",
         f"Patrol coverage: reviewers per online room (at least 1 per {per})",
-        ["date", "peak_online_rooms", "reviewers", "reviewers_required", "meets_rule"],
-        note="Reviewers: active compliance tokens. Online rooms: rooms with a live or "
-        "suspended session at the same moment (peak of the day).",
+        [
+            "date",
+            "peak_online_rooms",
+            "reviewers",
+            "reviewers_required",
+            "meets_rule",
+            "hours_short",
+            "key_rooms_peak",
+        ],
+        note="Reviewers: compliance principals on patrol shifts (zhibo patrol shift, "
+        "POST /v1/patrol/shifts). Per UTC hour, the reviewers whose shifts overlap it against "
+        "the rooms with a live or suspended session in it, key rooms first (see "
+        "patrol_hourly). Per day: the peak of online rooms, the fewest reviewers on duty in an "
+        "hour with rooms online, the reviewers the peak requires, and whether every hour met "
+        "the rule (hours_short: hours that did not).",
     )
-    start, end = _day_bounds(start_day, end_day)
-    sessions = db.execute(
-        select(LiveSession.room_id, LiveSession.started_at, LiveSession.ended_at).where(
-            LiveSession.started_at.is_not(None),
-            LiveSession.started_at < end,
-            or_(LiveSession.ended_at.is_(None), LiveSession.ended_at > start),
-            LiveSession.status != SessionStatus.SCHEDULED,
-        )
-    ).all()
-    reviewers = int(
-        db.scalar(
-            select(func.count())
-            .select_from(ApiToken)
-            .where(ApiToken.role == Role.COMPLIANCE, ApiToken.revoked_at.is_(None))
-        )
-        or 0
-    )
+    by_day: dict[date, list[Any]] = defaultdict(list)
+    for row in hours if hours is not None else _patrol_hours(db, start_day, end_day):
+        by_day[row.hour.date()].append(row)
     day = start_day
     while day <= end_day:
-        lo, hi = _day_bounds(day, day)
-        changes: dict[datetime, int] = defaultdict(int)
-        for _room, began, ended in sessions:
-            if began is None or began >= hi or (ended is not None and ended <= lo):
-                continue
-            changes[max(began, lo)] += 1
-            changes[min(ended, hi) if ended is not None else hi] -= 1
-        online = peak = 0
-        for moment in sorted(changes):
-            online += changes[moment]
-            peak = max(peak, online)
-        required = math.ceil(peak / per)
-        section.rows.append([day, peak, reviewers, required, reviewers >= required])
+        rows = by_day.get(day, [])
+        peak = max((r.online_rooms for r in rows), default=0)
+        busy = [r.reviewers for r in rows if r.online_rooms]
+        reviewers = min(busy) if busy else max((r.reviewers for r in rows), default=0)
+        short = sum(1 for r in rows if not r.meets_rule)
+        section.rows.append(
+            [
+                day,
+                peak,
+                reviewers,
+                math.ceil(peak / per),
+                short == 0,
+                short,
+                max((r.key_rooms for r in rows), default=0),
+            ]
+        )
         day += timedelta(days=1)
+    return section
+
+
+def _patrol_hourly(hours: list[Any]) -> Section:
+    per = get_settings().patrol_rooms_per_reviewer
+    section = Section(
+        "patrol_hourly",
+        f"Patrol coverage by hour (1 reviewer per {per} online rooms, key rooms first)",
+        [
+            "hour",
+            "online_rooms",
+            "key_rooms",
+            "reviewers",
+            "reviewers_required",
+            "meets_rule",
+            "key_rooms_uncovered",
+            "rooms_uncovered",
+        ],
+        note="Hours with neither rooms online nor reviewers on duty are left out.",
+    )
+    for r in hours:
+        if r.online_rooms or r.reviewers:
+            section.rows.append(
+                [
+                    r.hour,
+                    r.online_rooms,
+                    r.key_rooms,
+                    r.reviewers,
+                    r.reviewers_required,
+                    r.meets_rule,
+                    r.key_rooms_uncovered,
+                    r.rooms_uncovered,
+                ]
+            )
     return section
 
 
 def build(db: Session, start_day: date, end_day: date) -> list[Section]:
     start, end = _day_bounds(start_day, end_day)
+    hours = _patrol_hours(db, start_day, end_day)
     return [
         _identities(db, start, end),
         *_sanctions(db, start, end),
@@ -355,7 +405,8 @@ def build(db: Session, start_day: date, end_day: date) -> list[Section]:
             db, "risk_measures", "Risk measures taken", "risk_measures", "starts_at", start, end
         ),
         _complaints(db, start, end),
-        _patrol(db, start_day, end_day),
+        _patrol(db, start_day, end_day, hours),
+        _patrol_hourly(hours),
     ]
 
 
@@ -364,7 +415,7 @@ def _cell(value: Any) -> str:
         return value.astimezone(UTC).isoformat()
     if isinstance(value, date):
         return value.isoformat()
-    return "" if value is None else str(value)
+    return "" if value is None else safe_cell(str(value))  # opened in spreadsheets
 
 
 def write(sections: list[Section], out: Path, start_day: date, end_day: date) -> dict[str, Path]:

@@ -7,7 +7,12 @@ from datetime import date, datetime
 from pydantic import Field
 
 from zhibo.kit.schemas import Currency, Fen, InSchema, OutSchema
-from zhibo.models.identity import BlacklistStatus, CheckPurpose, TipStatus
+from zhibo.models.identity import (
+    BlacklistStatus,
+    CheckPurpose,
+    TipStatus,
+    ViewerVerificationAction,
+)
 
 
 class VerificationIn(InSchema):
@@ -172,3 +177,87 @@ class LegalHoldOut(OutSchema):
     placed_by: str
     placed_at: datetime
     released_at: datetime | None
+
+
+class ViewerVerificationIn(InSchema):
+    #: Resident identity number; stored encrypted, hashed and masked, never returned.
+    id_number: str = Field(min_length=1, max_length=40, repr=False)
+    #: The name on the ID, for the verification provider (not stored).
+    real_name: str | None = Field(default=None, min_length=1, max_length=50, repr=False)
+    phone: str | None = Field(default=None, max_length=20, repr=False)
+    #: Operators only: who checked the person against the document, and its reference.
+    attested_by: str | None = Field(default=None, min_length=1, max_length=100)
+    document_ref: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class ViewerResetIn(InSchema):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ViewerDecisionOut(OutSchema):
+    id: int
+    viewer_id: int
+    action: ViewerVerificationAction
+    provider: str
+    reason: str
+    inputs: str
+    rule_version: str
+    actor: str
+    id_number_masked: str | None
+    is_minor: bool | None
+    checked_at: datetime
+
+
+class ViewerVerificationOut(OutSchema):
+    viewer_id: int
+    real_name_verified: bool
+    #: Recorded as a minor: may never tip while under 18.
+    is_minor: bool
+    age: int
+    id_number_masked: str
+    #: Whether the viewer may tip now (a verified adult); caps and restrictions still apply.
+    may_tip: bool
+    decision: ViewerDecisionOut
+
+
+class PatrolShiftIn(InSchema):
+    #: The reviewer (an API token of role ``compliance``); a compliance caller may leave it out
+    #: for themself.
+    reviewer_token_id: int | None = None
+    starts_at: datetime
+    #: Null: on duty until the shift is ended.
+    ends_at: datetime | None = None
+
+
+class PatrolShiftEndIn(InSchema):
+    ends_at: datetime | None = None
+
+
+class PatrolShiftOut(OutSchema):
+    id: int
+    reviewer_token_id: int
+    reviewer_name: str
+    starts_at: datetime
+    ends_at: datetime | None
+    created_by: str
+    created_at: datetime
+
+
+class PatrolHourOut(OutSchema):
+    hour: datetime
+    online_rooms: int
+    key_rooms: int
+    reviewers: int
+    reviewers_required: int
+    meets_rule: bool
+    #: Rooms the reviewers on duty can patrol (``reviewers × rooms_per_reviewer``), key rooms
+    #: first; what is left is uncovered.
+    key_rooms_uncovered: int
+    rooms_uncovered: int
+
+
+class PatrolCoverageOut(OutSchema):
+    rooms_per_reviewer: int
+    hours: list[PatrolHourOut]
+    hours_meeting_rule: int
+    hours_with_rooms: int

@@ -215,7 +215,11 @@ def send_tip(
     if not viewer.real_name_verified:
         raise _refuse(
             session,
-            TipperNotVerified("viewer: only real-name verified adults may tip", inputs),
+            TipperNotVerified(
+                "viewer: only real-name verified adults may tip; this viewer has no verified "
+                f"identity (verify with POST /v1/viewers/{viewer_id}/verification)",
+                inputs,
+            ),
             viewer_id,
             data,
             now,
@@ -224,7 +228,11 @@ def send_tip(
     inputs["age"] = age
     if viewer.is_minor or (age is not None and age < 18):
         raise _refuse(
-            session, MinorMayNotTip("viewer: minors may not tip", inputs), viewer_id, data, now
+            session,
+            MinorMayNotTip("viewer: minors may not tip (recorded as a minor)", inputs),
+            viewer_id,
+            data,
+            now,
         )
     from zhibo.models.risk import SubjectKind
     from zhibo.risk.measures import restricted_functions

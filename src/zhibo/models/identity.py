@@ -295,3 +295,62 @@ class RetentionRun(Base):
     summary: Mapped[str] = mapped_column(Text)
     removed: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ViewerVerificationAction(StrEnum):
+    #: The identity was verified (an adult, or a minor recorded as a minor).
+    VERIFIED = "verified"
+    #: The verification was refused (invalid number, provider, blacklist, another identity).
+    REFUSED = "refused"
+    #: An operator cleared the viewer's identity so another one may be verified.
+    RESET = "reset"
+
+
+class ViewerVerification(Base):
+    """One real-name decision about a viewer (verified, refused, reset) with its inputs, the
+    provider, the rule version and who asked. Never the clear number: its mask and keyed hash."""
+
+    __tablename__ = "viewer_verifications"
+    __table_args__ = (Index("ix_viewer_verifications_viewer_checked", "viewer_id", "checked_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    viewer_id: Mapped[int] = mapped_column(ForeignKey("viewers.id"))
+    action: Mapped[ViewerVerificationAction] = mapped_column(
+        enum_column(ViewerVerificationAction, "viewer_verification_action")
+    )
+    provider: Mapped[str] = mapped_column(String(40))
+    #: Why it was refused or reset (empty when verified).
+    reason: Mapped[str] = mapped_column(Text, default="")
+    #: The facts decided on, as JSON (age, minor, region, blacklist entries, provider evidence).
+    inputs: Mapped[str] = mapped_column(Text)
+    rule_version: Mapped[str] = mapped_column(String(40))
+    #: Who asked: ``viewer:{id}`` for the viewer themself, ``operator:{token}`` otherwise.
+    actor: Mapped[str] = mapped_column(String(100))
+    id_number_masked: Mapped[str | None] = mapped_column(String(18))
+    id_number_hash: Mapped[str | None] = mapped_column(String(64))
+    is_minor: Mapped[bool | None] = mapped_column(Boolean)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PatrolShift(Base):
+    """A reviewer's patrol shift: a compliance principal (its API token) on duty from
+    ``starts_at`` to ``ends_at`` (null while on duty). Patrol coverage counts the reviewers
+    whose shifts overlap each hour against the rooms online in it (1 per
+    ``patrol_rooms_per_reviewer``)."""
+
+    __tablename__ = "patrol_shifts"
+    __table_args__ = (
+        CheckConstraint("ends_at IS NULL OR ends_at > starts_at", name="ends_after_start"),
+        Index("ix_patrol_shifts_reviewer_start", "reviewer_token_id", "starts_at"),
+        Index("ix_patrol_shifts_starts_at", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    #: The reviewer: an API token of role ``compliance``.
+    reviewer_token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id"))
+    #: The token's name when the shift was recorded (shown in rosters).
+    reviewer_name: Mapped[str] = mapped_column(String(100), default="")
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

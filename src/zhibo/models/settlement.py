@@ -307,8 +307,9 @@ class PayoutBatch(Base):
     """One payee's payout from one run: its statement.
 
     ``paid_fen = max(0, net)`` and ``carried_out_fen = min(0, net)`` where
-    ``net = commission_fen - clawback_fen + carried_in_fen - reserve_held_fen +
-    reserve_released_fen``: a negative balance is carried to the payee's next batch, never lost.
+    ``net = commission_fen - clawback_fen + tips_fen - tip_clawback_fen + carried_in_fen -
+    reserve_held_fen + reserve_released_fen``: a negative balance is carried to the payee's next
+    batch, never lost (its tips part, ``tip_carried_*``, stays on ``tips_payable``).
     """
 
     __tablename__ = "payout_batches"
@@ -343,6 +344,16 @@ class PayoutBatch(Base):
     paid_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     #: Negative balance carried to the next batch, in fen (≤ 0).
     carried_out_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Credited tips paid out in this batch (streamers only; see ``TipPayoutItem``).
+    tips: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    #: Their amount: what was credited to ``tips_payable`` (after the platform's share), in fen.
+    tips_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    #: Tips refunded after an earlier payout, clawed back, in fen (positive).
+    tip_clawback_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    #: The tips part of ``carried_in_fen`` (≤ 0): left on ``tips_payable``.
+    tip_carried_in_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    #: The tips part of ``carried_out_fen`` (≤ 0).
+    tip_carried_out_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     #: Day this batch's reserve is released (NULL when nothing was held).
     reserve_release_on: Mapped[date | None] = mapped_column(Date)
     #: The batch that released this batch's reserve.
@@ -350,3 +361,33 @@ class PayoutBatch(Base):
     #: Idempotency key of the ledger entry that moved the money.
     entry_key: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TipPayoutKind(StrEnum):
+    #: A credited tip paid out to its streamer, once.
+    TIP = "tip"
+    #: A paid-out tip refunded afterwards: what it paid, taken back (negative).
+    CLAWBACK = "clawback"
+
+
+class TipPayoutItem(Base):
+    """What a settlement run paid (or clawed back) for one tip: the primary key is (kind, tip),
+    so a tip is paid out once and clawed back once, whichever run or process gets there first.
+    """
+
+    __tablename__ = "tip_payout_items"
+    __table_args__ = (Index("ix_tip_payout_items_run", "run_id"),)
+
+    kind: Mapped[TipPayoutKind] = mapped_column(
+        enum_column(TipPayoutKind, "tip_payout_kind"), primary_key=True
+    )
+    #: The tip (``tips.id``).
+    tip_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    #: The run that settled it (``settlement_runs.id``).
+    run_id: Mapped[int] = mapped_column(BigInteger)
+    streamer_id: Mapped[int] = mapped_column(BigInteger)
+    #: The tip as the viewer paid it, in fen (negative for a claw-back).
+    tip_amount_fen: Mapped[int] = mapped_column(BigInteger)
+    #: The streamer's part: what the tip's credited entry put on ``tips_payable`` (negative for
+    #: a claw-back), in fen.
+    amount_fen: Mapped[int] = mapped_column(BigInteger)

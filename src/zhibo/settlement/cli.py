@@ -185,6 +185,15 @@ def _print_statement(statement: dict[str, Any]) -> None:
         f"  commission (net)      {yuan(statement['commission_fen']):>12}",
         f"  tax withheld          {yuan(statement['tax_fen']):>12}",
         f"  claw-backs            {yuan(-statement['clawback_fen']):>12}",
+        *(
+            [
+                f"  tips paid             {yuan(statement['tips_fen']):>12}"
+                f"  ({statement['tips']:,} tips)",
+                f"  tip claw-backs        {yuan(-statement['tip_clawback_fen']):>12}",
+            ]
+            if statement.get("tips") or statement.get("tip_clawback_fen")
+            else []
+        ),
         f"  carried in            {yuan(statement['carried_in_fen']):>12}",
         f"  reserve held          {yuan(-statement['reserve_held_fen']):>12}"
         + (

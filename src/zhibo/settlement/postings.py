@@ -10,8 +10,9 @@ Chart of accounts (see ``zhibo.ledger.accounts``) and the entries, debit > 0, cr
 * ``refund:{refund_id}`` at the refund: the same accounts in reverse, pro rata, and ``cash``
   −R. After settlement the streamer's payable goes into debit: the claw-back, recovered from
   the next payout.
-* ``payout:{day}:{payee}`` per payout batch: ``commission_payable`` +X, ``reserve`` −held
-  +released, ``payouts`` −paid; ``payout:{day}:{payee}:sent``: ``payouts`` +paid, ``cash``
+* ``payout:{day}:{payee}`` per payout batch: ``commission_payable`` +X, ``tips_payable`` +T
+  (a streamer's credited tips paid out), ``reserve`` −held +released, ``payouts`` −paid;
+  ``payout:{day}:{payee}:sent``: ``payouts`` +paid, ``cash``
   −paid.
 """
 
@@ -132,11 +133,14 @@ def payout_entries(
     paid_fen: int,
     at: datetime,
     ref: str,
+    tips_settled_fen: int = 0,
 ) -> list[Entry]:
-    """``settled_fen`` leaves commission payable; ``reserve_change_fen`` (held − released)
-    goes to the reserve and ``paid_fen`` to the payee."""
+    """``settled_fen`` leaves commission payable and ``tips_settled_fen`` tips payable (a
+    streamer's); ``reserve_change_fen`` (held − released) goes to the reserve and ``paid_fen``
+    to the payee."""
     lines = [
         (payable(payee_kind, payee_id), settled_fen),
+        (f"tips_payable:{payee_kind}:{payee_id}", tips_settled_fen),
         (reserve(payee_kind, payee_id), -reserve_change_fen),
         (payouts(payee_kind, payee_id), -paid_fen),
     ]

@@ -10,9 +10,10 @@ chunk, so a killed run resumes where it stopped when run again for the same day:
    policy's cut-off payable, once: ``settlement_items`` is unique per (kind, source); the same
    transaction deletes the settled orders from the queue (``orders`` is not updated unless
    ``mark_orders_settled``); refunds after settlement become claw-back items;
-3. batch: per payee, new commission − claw-backs + carried negative balance − reserve held +
-   reserve released; a negative result is carried to the next batch; each batch posts one
-   ledger entry keyed ``payout:{day}:{payee}``.
+3. batch: per payee, new commission − claw-backs + (streamers) credited tips − tip
+   claw-backs + carried negative balance − reserve held + reserve released; a negative result
+   is carried to the next batch; each batch posts one ledger entry keyed
+   ``payout:{day}:{payee}`` (tips: ``settlement.tips``).
 
 Nothing is paid twice: items and batches are unique, ledger keys are deterministic, and on
 PostgreSQL an advisory lock admits one run at a time (see ``locking``).
@@ -55,6 +56,7 @@ from zhibo.settlement.locking import settlement_lock
 from zhibo.settlement.policy import MAX_LEVEL, MIN_LEVEL, SettlementPolicy, parse_policy
 from zhibo.settlement.postings import payout_entries
 from zhibo.settlement.slots import settle_due_slot_fees
+from zhibo.settlement.tips import TipTotals, split_carry
 
 #: Orders per accrual chunk: bounded by SQLite's host-parameter limit on ``IN`` lists.
 ACCRUAL_CHUNK = 5_000
@@ -86,6 +88,10 @@ class RunReport:
     reserve_released_fen: int = 0
     paid_fen: int = 0
     carried_fen: int = 0
+    tips_paid: int = 0
+    tips_fen: int = 0
+    tip_clawbacks: int = 0
+    tip_clawback_fen: int = 0
     seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
 
@@ -370,6 +376,11 @@ def _itemise(
             insert(SettlementItem).from_select(_ITEM_COLUMNS, slot_fees),
             execution_options={"synchronize_session": False},
         )
+    # Credited tips, and tips refunded after they were paid out (``settlement.tips``).
+    from zhibo.settlement import tips
+
+    with unit_of_work(engine) as db:
+        tips.itemise(db, run_id, as_of)
 
 
 def _itemise_chunk_postgresql(
@@ -486,8 +497,11 @@ def _batch(
     policy: SettlementPolicy,
     settings: SettlementSettings,
 ) -> None:
+    from zhibo.settlement import tips
+
     with unit_of_work(engine) as db:
         totals = _run_totals(db, run_id)
+        tip_totals = tips.run_totals(db, run_id)
         releasing = db.execute(
             select(PayoutBatch.payee_kind, PayoutBatch.payee_id)
             .where(
@@ -505,7 +519,11 @@ def _batch(
             ).all()
         )
     payees = sorted(
-        (set(totals) | {(PayeeKind(kind), int(pid)) for kind, pid in releasing})
+        (
+            set(totals)
+            | {(PayeeKind.STREAMER, streamer_id) for streamer_id in tip_totals}
+            | {(PayeeKind(kind), int(pid)) for kind, pid in releasing}
+        )
         - {(PayeeKind(kind), int(pid)) for kind, pid in done}
     )
     hold_bp = policy.reserve.hold_bp if policy.reserve else 0
@@ -523,11 +541,27 @@ def _batch(
             for payee in chunk:
                 payee_kind, payee_id = payee
                 total = totals.get(payee, _Totals())
+                tip = (
+                    tip_totals.get(payee_id, TipTotals())
+                    if payee_kind == PayeeKind.STREAMER
+                    else TipTotals()
+                )
                 released_ids, released_fen = releases.get(payee, ([], 0))
-                carried_in = carried.get(payee, 0)
+                carried_in, tip_carried_in = carried.get(payee, (0, 0))
                 held = apply_bp(max(0, total.commission_fen), hold_bp)
-                net = total.commission_fen - total.clawback_fen + carried_in - held + released_fen
+                # Commission and tips net separately (each with its own carried part), then
+                # together: one payout; a shortfall is carried, each part on its own account.
+                commission_net = (
+                    total.commission_fen
+                    - total.clawback_fen
+                    + (carried_in - tip_carried_in)
+                    - held
+                    + released_fen
+                )
+                tips_net = tip.tips_fen - tip.clawback_fen + tip_carried_in
+                net = commission_net + tips_net
                 paid, carried_out = max(0, net), min(0, net)
+                commission_carry, tip_carry = split_carry(commission_net, tips_net)
                 key = f"payout:{as_of.isoformat()}:{payee_kind}:{payee_id}"
                 rows.append(
                     {
@@ -545,6 +579,11 @@ def _batch(
                         "reserve_released_fen": released_fen,
                         "paid_fen": paid,
                         "carried_out_fen": carried_out,
+                        "tips": tip.tips,
+                        "tips_fen": tip.tips_fen,
+                        "tip_clawback_fen": tip.clawback_fen,
+                        "tip_carried_in_fen": tip_carried_in,
+                        "tip_carried_out_fen": tip_carry,
                         "reserve_release_on": as_of + timedelta(days=hold_days) if held else None,
                         "reserve_released_by": None,
                         "entry_key": key,
@@ -557,7 +596,8 @@ def _batch(
                     payee_kind=str(payee_kind),
                     payee_id=payee_id,
                     currency="CNY",
-                    settled_fen=paid + held - released_fen,
+                    settled_fen=commission_net + held - released_fen - commission_carry,
+                    tips_settled_fen=tips_net - tip_carry,
                     reserve_change_fen=held - released_fen,
                     paid_fen=paid,
                     at=at,
@@ -587,12 +627,13 @@ def _batch(
 
 def _carried_in(
     db: Session, payees: list[tuple[PayeeKind, int]], as_of: date
-) -> dict[tuple[PayeeKind, int], int]:
-    """Each payee's carried-out balance of its latest batch before ``as_of``."""
+) -> dict[tuple[PayeeKind, int], tuple[int, int]]:
+    """Each payee's carried-out balance of its latest batch before ``as_of``, and its tips
+    part."""
     by_kind: dict[PayeeKind, list[int]] = defaultdict(list)
     for kind, payee_id in payees:
         by_kind[kind].append(payee_id)
-    found: dict[tuple[PayeeKind, int], int] = {}
+    found: dict[tuple[PayeeKind, int], tuple[int, int]] = {}
     for kind, ids in by_kind.items():
         latest = (
             select(PayoutBatch.payee_id, func.max(PayoutBatch.as_of).label("as_of"))
@@ -604,8 +645,10 @@ def _carried_in(
             .group_by(PayoutBatch.payee_id)
             .subquery()
         )
-        for payee_id, carried in db.execute(
-            select(PayoutBatch.payee_id, PayoutBatch.carried_out_fen).join(
+        for payee_id, carried, tip_carried in db.execute(
+            select(
+                PayoutBatch.payee_id, PayoutBatch.carried_out_fen, PayoutBatch.tip_carried_out_fen
+            ).join(
                 latest,
                 and_(
                     PayoutBatch.payee_id == latest.c.payee_id,
@@ -614,7 +657,7 @@ def _carried_in(
                 ),
             )
         ):
-            found[(kind, int(payee_id))] = int(carried)
+            found[(kind, int(payee_id))] = (int(carried), int(tip_carried))
     return found
 
 
@@ -677,8 +720,18 @@ def run_report(db: Session, run_id: int, *, resumed: bool = False) -> RunReport:
             func.coalesce(func.sum(PayoutBatch.reserve_released_fen), 0),
             func.coalesce(func.sum(PayoutBatch.paid_fen), 0),
             func.coalesce(func.sum(PayoutBatch.carried_out_fen), 0),
+            func.coalesce(func.sum(PayoutBatch.tips), 0),
+            func.coalesce(func.sum(PayoutBatch.tips_fen), 0),
+            func.coalesce(func.sum(PayoutBatch.tip_clawback_fen), 0),
         ).where(PayoutBatch.run_id == run_id)
     ).one()
+    from zhibo.models.settlement import TipPayoutItem, TipPayoutKind
+
+    tip_clawbacks = db.scalar(
+        select(func.count()).where(
+            TipPayoutItem.run_id == run_id, TipPayoutItem.kind == TipPayoutKind.CLAWBACK
+        )
+    )
     counts = dict(
         db.execute(
             select(SettlementItem.kind, func.count())
@@ -705,4 +758,8 @@ def run_report(db: Session, run_id: int, *, resumed: bool = False) -> RunReport:
         reserve_released_fen=int(batches[4]),
         paid_fen=int(batches[5]),
         carried_fen=int(batches[6]),
+        tips_paid=int(batches[7]),
+        tips_fen=int(batches[8]),
+        tip_clawbacks=int(tip_clawbacks or 0),
+        tip_clawback_fen=int(batches[9]),
     )

@@ -4,7 +4,7 @@ payouts, runs, comparisons and policy choices. Money is integer fen, rates basis
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -67,12 +67,15 @@ class BrandBalanceOut(OutSchema):
 
 
 class StatementLine(OutSchema):
-    kind: ItemKind
+    #: ``tip`` / ``tip_clawback`` lines are tips paid out or clawed back (``source_id``: the tip).
+    kind: ItemKind | Literal["tip", "tip_clawback"]
     order_id: int | None
     source_id: int
-    #: The order's commission (net of refunds at settlement); negative for a claw-back.
+    #: The order's commission (net of refunds at settlement), or the tip as the viewer paid it;
+    #: negative for a claw-back.
     commission_fen: int
-    #: This payee's part of it (the streamer's net of tax); negative for a claw-back.
+    #: This payee's part of it (the streamer's net of tax; of a tip, net of the platform's
+    #: share); negative for a claw-back.
     amount_fen: int
     tax_fen: int
 
@@ -97,6 +100,13 @@ class StatementOut(OutSchema):
     reserve_release_on: date | None
     paid_fen: int
     carried_out_fen: int
+    #: Credited tips paid out in this batch (streamers), their amount and tip claw-backs.
+    tips: int = 0
+    tips_fen: int = 0
+    tip_clawback_fen: int = 0
+    #: The tips parts of ``carried_in_fen`` and ``carried_out_fen``.
+    tip_carried_in_fen: int = 0
+    tip_carried_out_fen: int = 0
     lines: list[StatementLine] = Field(default_factory=list)
     lines_truncated: bool = False
 
@@ -179,6 +189,11 @@ class RunOut(OutSchema):
     reserve_released_fen: int
     paid_fen: int
     carried_fen: int
+    #: Tips paid out and clawed back by the run (``settlement.tips``).
+    tips_paid: int = 0
+    tips_fen: int = 0
+    tip_clawbacks: int = 0
+    tip_clawback_fen: int = 0
     seconds: float
     phases: dict[str, float]
 

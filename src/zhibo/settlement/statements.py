@@ -201,6 +201,8 @@ def balance_for(db: Session, payee_kind: PayeeKind, payee_id: int) -> BalanceOut
         postings.reserve(kind, payee_id),
         postings.payouts(kind, payee_id),
     ]
+    if payee_kind == PayeeKind.STREAMER:
+        accounts.append(f"tips_payable:streamer:{payee_id}")
     return BalanceOut(
         payee_kind=payee_kind,
         payee_id=payee_id,
@@ -250,16 +252,25 @@ def _statement(db: Session, batch: PayoutBatch, *, with_lines: bool) -> Statemen
             mine, amount = item.streamer_id == batch.payee_id, item.streamer_fen
         else:
             mine, amount = item.partner_id == batch.payee_id, item.partner_fen
-        rows = db.execute(
-            select(
-                item.kind, item.order_id, item.source_id, item.commission_fen, amount, item.tax_fen
-            )
-            .where(item.run_id == batch.run_id, mine)
-            .order_by(item.kind, item.source_id)
-            .limit(MAX_STATEMENT_LINES + 1)
-        ).all()
-        truncated = len(rows) > MAX_STATEMENT_LINES
+        rows: list[Any] = list(
+            db.execute(
+                select(
+                    item.kind,
+                    item.order_id,
+                    item.source_id,
+                    item.commission_fen,
+                    amount,
+                    item.tax_fen,
+                )
+                .where(item.run_id == batch.run_id, mine)
+                .order_by(item.kind, item.source_id)
+                .limit(MAX_STATEMENT_LINES + 1)
+            ).all()
+        )
         is_streamer = batch.payee_kind == PayeeKind.STREAMER
+        if is_streamer:
+            rows += _tip_lines(db, batch, MAX_STATEMENT_LINES + 1 - len(rows))
+        truncated = len(rows) > MAX_STATEMENT_LINES
         lines = [
             StatementLine(
                 kind=kind,
@@ -293,9 +304,32 @@ def _statement(db: Session, batch: PayoutBatch, *, with_lines: bool) -> Statemen
         reserve_release_on=batch.reserve_release_on,
         paid_fen=batch.paid_fen,
         carried_out_fen=batch.carried_out_fen,
+        tips=batch.tips,
+        tips_fen=batch.tips_fen,
+        tip_clawback_fen=batch.tip_clawback_fen,
+        tip_carried_in_fen=batch.tip_carried_in_fen,
+        tip_carried_out_fen=batch.tip_carried_out_fen,
         lines=lines,
         lines_truncated=truncated,
     )
+
+
+def _tip_lines(db: Session, batch: PayoutBatch, limit: int) -> list[Any]:
+    """The batch's tips paid out and clawed back, as statement rows (``settlement.tips``)."""
+    from zhibo.models.settlement import TipPayoutItem, TipPayoutKind
+
+    if limit <= 0:
+        return []
+    item = TipPayoutItem
+    return [
+        ("tip" if kind == TipPayoutKind.TIP else "tip_clawback", None, tip_id, tip_fen, fen, 0)
+        for kind, tip_id, tip_fen, fen in db.execute(
+            select(item.kind, item.tip_id, item.tip_amount_fen, item.amount_fen)
+            .where(item.run_id == batch.run_id, item.streamer_id == batch.payee_id)
+            .order_by(item.kind.desc(), item.tip_id)
+            .limit(limit)
+        )
+    ]
 
 
 def upcoming(
