@@ -89,6 +89,8 @@ class Order(Base):
         Index("ix_orders_session", "session_id"),
         Index("ix_orders_buyer", "buyer_id"),
         Index("ix_orders_product", "product_id"),
+        # A retried POST /v1/orders with the same Idempotency-Key is the same order.
+        Index("uq_orders_buyer_idempotency_key", "buyer_id", "idempotency_key", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -118,6 +120,10 @@ class Order(Base):
     refunded_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     device_id: Mapped[str | None] = mapped_column(String(100))
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
+
+    #: Not stored: True on an order returned for a retried request (same Idempotency-Key).
+    replayed = False
     #: Keyed hash of the delivery address (rings share addresses).
     address_hash: Mapped[str | None] = mapped_column(String(64))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from zhibo.kit.api import ALL_ROLES, DB, ERROR_RESPONSES, require
 from zhibo.kit.auth import Principal
@@ -38,8 +38,28 @@ def list_orders(
 
 
 @router.post("/orders", response_model=OrderOut, status_code=201)
-def place_order(db: DB, principal: Buyers, body: OrderCreate) -> OrderOut:
-    return OrderOut.model_validate(service.place_order(db, principal, body))
+def place_order(
+    db: DB,
+    principal: Buyers,
+    body: OrderCreate,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=100,
+            description=(
+                "Optional, unique per buyer: a retry with the same key and the same order "
+                "returns the order already placed (header `Idempotent-Replayed: true`) "
+                "instead of placing a second; the same key for another order is 409."
+            ),
+        ),
+    ] = None,
+) -> OrderOut:
+    order = service.place_order(db, principal, body, idempotency_key=idempotency_key)
+    if order.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return OrderOut.model_validate(order)
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut)

@@ -10,8 +10,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from zhibo.kit import metrics
 from zhibo.kit.auth import Principal
 from zhibo.kit.errors import Conflict, InvalidInput, NotFound
 from zhibo.kit.pagination import paginate
@@ -41,14 +43,52 @@ class NotOnShelf(Conflict):
     """Orders in a session are for products on its shelf."""
 
 
+class IdempotencyKeyReused(Conflict):
+    """An Idempotency-Key the buyer already used for a different order."""
+
+
+def _replayed(session: Session, buyer_id: int, key: str, data: OrderCreate) -> Order | None:
+    """The order this buyer already placed under ``key``, if it is the same order."""
+    order = session.scalar(
+        select(Order).where(Order.buyer_id == buyer_id, Order.idempotency_key == key)
+    )
+    if order is None:
+        return None
+    if (order.session_id, order.product_id, order.quantity) != (
+        data.session_id,
+        data.product_id,
+        data.quantity,
+    ):
+        raise IdempotencyKeyReused(
+            f"Idempotency-Key: {key!r} was used for order {order.id} (session "
+            f"{order.session_id}, product {order.product_id}, quantity {order.quantity})"
+        )
+    return order
+
+
 def place_order(
-    session: Session, principal: Principal, data: OrderCreate, at: datetime | None = None
+    session: Session,
+    principal: Principal,
+    data: OrderCreate,
+    at: datetime | None = None,
+    *,
+    idempotency_key: str | None = None,
 ) -> Order:
+    """Place and pay an order. With ``idempotency_key`` (unique per buyer), a retry of the
+    same order returns the order already placed (``order.replayed`` is set) instead of a
+    second one; the same key for a different order is ``IdempotencyKeyReused``."""
     buyer_id = principal.subject_id if principal.role == Role.VIEWER else data.buyer_id
     if buyer_id is None:
         raise InvalidInput("buyer_id: required when an operator places an order")
     if session.get(Viewer, buyer_id) is None:
         raise InvalidInput(f"buyer_id: no viewer with id {buyer_id}")
+    if idempotency_key is not None:
+        if not 0 < len(idempotency_key) <= 100 or not idempotency_key.isprintable():
+            raise InvalidInput("Idempotency-Key: must be 1-100 printable characters")
+        existing = _replayed(session, buyer_id, idempotency_key, data)
+        if existing is not None:
+            existing.replayed = True
+            return existing
     live_session = session.get(LiveSession, data.session_id)
     if live_session is None:
         raise InvalidInput(f"session_id: no session with id {data.session_id}")
@@ -68,7 +108,6 @@ def place_order(
     if product.stock < data.quantity:
         raise OutOfStock(f"quantity: {data.quantity} ordered, {product.stock} in stock")
     streamer = session.get(Streamer, live_session.streamer_id)
-    product.stock -= data.quantity
     order = Order(
         buyer_id=buyer_id,
         product_id=product.id,
@@ -85,9 +124,24 @@ def place_order(
         paid_at=at or utcnow(),
         refunded_fen=0,
         device_id=data.device_id,
+        idempotency_key=idempotency_key,
     )
-    session.add(order)
-    session.flush()
+    try:
+        with session.begin_nested():  # (flushes what came before: the stock goes in here)
+            product.stock -= data.quantity
+            session.add(order)
+            session.flush()
+    except IntegrityError:
+        # A concurrent request with the same key won (PostgreSQL waited for it to commit);
+        # the savepoint undid this one's row and stock.
+        if idempotency_key is None:
+            raise
+        existing = _replayed(session, buyer_id, idempotency_key, data)
+        if existing is None:
+            raise
+        existing.replayed = True
+        return existing
+    metrics.ORDERS_PLACED.inc()
     # Payment and commission are one transaction: the order never exists without its
     # commission row and ledger entries.
     settlement.on_order_paid(session, order.id)
