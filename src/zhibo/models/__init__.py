@@ -1,5 +1,6 @@
 """All SQLAlchemy models, one file per aggregate. Importing this registers every table."""
 
+from zhibo.models import console as console  # registers the console tables
 from zhibo.models import grading as grading  # registers the grading tables
 from zhibo.models import identity as identity  # registers the identity tables
 from zhibo.models import risk as risk  # registers the risk case tables
