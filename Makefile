@@ -48,7 +48,7 @@ typecheck: $(STAMP_DEV)
 	$(BIN)/mypy src
 
 unit: $(STAMP_DEV) assets
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2  # the machine's 2 cores: most tests wait on PostgreSQL, NATS or a child process
 
 test: lint typecheck unit
 
