@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from datasketch import MinHash, MinHashLSH
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -180,6 +179,10 @@ def near_duplicate_families(
     n = len(texts)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
+    # Imported here: datasketch takes seconds to import, and the real-time path imports this
+    # package (for ScanInputs) on a process's first order.
+    from datasketch import MinHash, MinHashLSH
+
     hashes = MinHash.bulk([_shingles(text, shingle) for text in texts], num_perm=num_perm)
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
     with lsh.insertion_session() as session:
