@@ -149,6 +149,11 @@ def test_the_queue_is_the_platforms_and_a_console_decision_notifies_the_streamer
         data={"csrf": _csrf(page), "decision": "confirm", "reason": "r"},
     )
     assert refused.status_code == 403 and _status(db, case.id) == "pending_review"
+    for path, form in (("decision", {"decision": "maybe"}), ("appeal-decision", {})):
+        incomplete = client.post(  # the role is checked before the form
+            f"/console/risk/cases/{case.id}/{path}", data={"csrf": _csrf(page), **form}
+        )
+        assert incomplete.status_code == 403, path
 
     _sign_in(client, tokens[Role.COMPLIANCE])
     page = client.get(f"/console/risk/cases/{case.id}").text

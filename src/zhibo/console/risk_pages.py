@@ -263,6 +263,7 @@ async def decide_case(request: Request, db: DB, principal: SignedIn, case_id: in
     form = await request.form()
     console_session.check_csrf(request, str(form.get("csrf", "")))
     _may_see(principal, "risk")
+    principal.require(*DECIDERS)  # the role before the form: an auditor gets 403, not 422
     decision = str(form.get("decision", ""))
     if decision not in ("confirm", "dismiss"):
         raise InvalidInput("decision: choose confirm or dismiss")
@@ -282,6 +283,7 @@ async def decide_appeal(request: Request, db: DB, principal: SignedIn, case_id: 
     form = await request.form()
     console_session.check_csrf(request, str(form.get("csrf", "")))
     _may_see(principal, "risk")
+    principal.require(*DECIDERS)  # the role before the form: an auditor gets 403, not 422
     outcome = str(form.get("outcome", ""))
     if outcome not in ("won", "lost"):
         raise InvalidInput("outcome: choose won or lost")
