@@ -243,7 +243,10 @@ def report(
         fail(InvalidInput("--to: before --from"), 2)
     with unit_of_work(ready_engine()) as session:
         sections = build(session, start, end)
-    files = write(sections, out, start, end)
+    try:
+        files = write(sections, out, start, end)
+    except ZhiboError as error:  # e.g. a symbolic link planted in --out
+        fail(error, 2)
     for section in sections:
         err.print(f"{section.name}: {len(section.rows):,} rows")
     typer.echo(str(files["html"]))

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from zhibo.config import get_settings
 from zhibo.kit.db import Base
+from zhibo.kit.files import open_for_writing
 from zhibo.kit.hashing import mask
 from zhibo.kit.spreadsheet import safe_cell
 from zhibo.models import LiveSession, Order, Partner, Streamer
@@ -423,7 +424,7 @@ def write(sections: list[Section], out: Path, start_day: date, end_day: date) ->
     files: dict[str, Path] = {}
     for section in sections:
         path = out / f"{section.name}.csv"
-        with path.open("w", newline="", encoding="utf-8") as handle:
+        with open_for_writing(path, "--out") as handle:
             writer = csv.writer(handle)
             writer.writerow(section.columns)
             writer.writerows([[_cell(v) for v in row] for row in section.rows])
@@ -461,6 +462,7 @@ def write(sections: list[Section], out: Path, start_day: date, end_day: date) ->
         parts.append("</table>")
     parts.append("</body></html>")
     page = out / "report.html"
-    page.write_text("\n".join(parts), encoding="utf-8")
+    with open_for_writing(page, "--out") as handle:
+        handle.write("\n".join(parts))
     files["html"] = page
     return files

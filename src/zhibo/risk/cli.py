@@ -137,7 +137,10 @@ def scan_command(
         "sim": str(sim) if sim else None,
         "map": columns,
     }
-    write_findings(findings, out, summary)
+    try:
+        write_findings(findings, out, summary)
+    except ZhiboError as error:  # e.g. a symbolic link planted in --out
+        fail(error, 2)
     if as_json:
         typer.echo(json.dumps(summary, ensure_ascii=False))
     else:

@@ -30,6 +30,7 @@ import polars as pl
 import pyarrow as pa
 
 from zhibo.kit.errors import InvalidInput
+from zhibo.kit.files import open_for_writing
 from zhibo.kit.spreadsheet import safe_cell
 from zhibo.risk.brushing import concentration_findings, from_us
 from zhibo.risk.detectors import RUNNERS, ScanInputs
@@ -589,9 +590,10 @@ def write_findings(findings: list[Finding], out: Path, meta: dict[str, Any]) -> 
     out.mkdir(parents=True, exist_ok=True)
     documents = [finding.model_dump(mode="json") for finding in findings]
     json_path = out / "findings.json"
-    json_path.write_text(json.dumps(documents, ensure_ascii=False, indent=1) + "\n", "utf-8")
+    with open_for_writing(json_path, "--out") as handle:
+        handle.write(json.dumps(documents, ensure_ascii=False, indent=1) + "\n")
     csv_path = out / "findings.csv"
-    with csv_path.open("w", encoding="utf-8", newline="") as handle:
+    with open_for_writing(csv_path, "--out") as handle:
         writer = csv.writer(handle)
         writer.writerow(CSV_COLUMNS)
         for document in documents:
@@ -604,5 +606,6 @@ def write_findings(findings: list[Finding], out: Path, meta: dict[str, Any]) -> 
                 ]
             )
     meta_path = out / "scan.json"
-    meta_path.write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", "utf-8")
+    with open_for_writing(meta_path, "--out") as handle:
+        handle.write(json.dumps(meta, ensure_ascii=False, indent=1) + "\n")
     return {"json": json_path, "csv": csv_path, "meta": meta_path}

@@ -14,6 +14,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from zhibo.kit.files import open_for_writing, refuse_symlink
+
 CURRENCY = "CNY"
 TS = pa.timestamp("ms", tz="UTC")
 NULL = -1
@@ -287,7 +289,9 @@ def table(name: str, columns: dict[str, Any]) -> pa.Table:
 
 
 def write(path: Path, data: pa.Table) -> None:
-    pq.write_table(data, path, row_group_size=ROW_GROUP_ROWS, **WRITE_OPTIONS)
+    pq.write_table(
+        data, refuse_symlink(path, "--out"), row_group_size=ROW_GROUP_ROWS, **WRITE_OPTIONS
+    )
 
 
 class StreamWriter:
@@ -296,7 +300,9 @@ class StreamWriter:
     def __init__(self, path: Path, name: str) -> None:
         self.name = name
         self.rows = 0
-        self._writer = pq.ParquetWriter(path, SCHEMAS[name], **WRITE_OPTIONS)
+        self._writer = pq.ParquetWriter(
+            refuse_symlink(path, "--out"), SCHEMAS[name], **WRITE_OPTIONS
+        )
 
     def write(self, data: pa.Table) -> None:
         if data.num_rows:
@@ -316,4 +322,5 @@ def sha256(path: Path) -> str:
 
 
 def write_manifest(path: Path, info: dict[str, Any]) -> None:
-    path.write_bytes(orjson.dumps(info, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+    with open_for_writing(path, "--out", binary=True) as handle:
+        handle.write(orjson.dumps(info, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
