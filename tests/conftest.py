@@ -77,13 +77,26 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def sqlite_copy(template: Path, folder: Path, name: str = "zhibo.db") -> str:
+    """A private copy of the migrated SQLite template in ``folder``; its URL."""
+    path = folder / name
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_template: Path, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated, empty SQLite database of this test's own (where PostgreSQL adds nothing)."""
+    engine = make_engine(sqlite_copy(sqlite_template, tmp_path))
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A migrated, empty database: SQLite in a temporary file, or the run's PostgreSQL."""
     if request.param == "sqlite":
-        path = tmp_path / "zhibo.db"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        engine = make_engine(f"sqlite:///{path}")
+        engine = make_engine(sqlite_copy(request.getfixturevalue("sqlite_template"), tmp_path))
         yield engine
         engine.dispose()
     else:

@@ -17,7 +17,6 @@ from sqlalchemy.engine import Engine
 
 from zhibo.app import create_app
 from zhibo.config import Settings
-from zhibo.kit.db import make_engine
 
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 
@@ -88,14 +87,10 @@ def alive(pid: int) -> bool:
 
 
 @pytest.fixture
-def engine(tmp_path: Path, sqlite_template: Path) -> Iterator[Engine]:
+def engine(sqlite_engine: Engine) -> Engine:
     """SQLite only here (the shared fixture also runs PostgreSQL): the tests that need
     PostgreSQL ask for ``pg_database`` themselves."""
-    path = tmp_path / "zhibo.db"
-    shutil.copyfile(sqlite_template, path)
-    made = make_engine(f"sqlite:///{path}")
-    yield made
-    made.dispose()
+    return sqlite_engine
 
 
 @pytest.fixture

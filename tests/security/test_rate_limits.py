@@ -3,7 +3,6 @@ Redis counters shared by several (docs/security.md)."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,19 +17,10 @@ from sqlalchemy.engine import Engine
 from tests import builders as b
 from zhibo.app import create_app
 from zhibo.config import Settings
-from zhibo.kit.db import make_engine, session_factory
+from zhibo.kit.db import session_factory
 from zhibo.models import Role
 
 REDIS_URL = "redis://127.0.0.1:6379"
-
-
-@pytest.fixture
-def sqlite_engine(sqlite_template: Path, tmp_path: Path) -> Iterator[Engine]:
-    path = tmp_path / "zhibo.db"
-    shutil.copyfile(sqlite_template, path)
-    engine = make_engine(f"sqlite:///{path}")
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
