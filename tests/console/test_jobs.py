@@ -36,7 +36,6 @@ def test_an_operator_rebuilds_the_index_and_runs_a_grading_with_progress(
 ) -> None:
     for index in range(12):
         b.product(db, title=f"保湿面霜 {index}", price_fen=1_000 + index)
-    # (A partner to grade too: grading no partner at all fails in grading.scoring; not ours.)
     b.streamer(db, partner_row=b.partner(db))
     tokens = {role: create_token(db, role, None)[0] for role in (Role.OPERATOR, Role.AUDITOR)}
     db.commit()
@@ -99,3 +98,41 @@ def test_a_failed_job_says_why_and_progress_is_within_its_stage() -> None:
 
     jobs._run(job, refuse)
     assert job.state == "failed" and job.error == "Conflict: a rebuild is running already"
+
+
+def test_a_job_is_shown_by_every_process_and_one_whose_process_stopped_is_failed(
+    client: TestClient, db: Session
+) -> None:
+    """Progress comes from the job's row, so another API process (not the one running the
+    work) shows it; a running job without heartbeats is shown as interrupted."""
+    from datetime import timedelta
+
+    from zhibo.kit.time import utcnow
+    from zhibo.models.console import ConsoleJob
+
+    operator = create_token(db, Role.OPERATOR, None)[0]
+    db.commit()
+    _sign_in(client, operator)
+    elsewhere = jobs.Job(
+        id="elsewhere",
+        kind="index",
+        started_by=None,
+        started_at=utcnow(),
+        state="running",
+        stage="index",
+        done=40,
+        total=100,
+        engine=db.get_bind(),  # type: ignore[arg-type]
+    )
+    jobs.save(elsewhere)  # written by "another process": not in this one's running jobs
+    now = client.get("/console/jobs/elsewhere/progress").json()
+    assert (now["state"], now["stage"], now["done"], now["total"]) == ("running", "index", 40, 100)
+    assert 'data-job="elsewhere"' in client.get("/console/jobs").text
+
+    db.query(ConsoleJob).filter_by(id="elsewhere").update(
+        {"updated_at": utcnow() - timedelta(seconds=jobs.STALE_S + 1)}
+    )
+    db.commit()
+    now = client.get("/console/jobs/elsewhere/progress").json()
+    assert now["state"] == "failed" and "interrupted" in now["error"]
+    assert client.get("/console/jobs/nothing/progress").status_code == 404

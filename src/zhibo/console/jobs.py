@@ -9,18 +9,24 @@ progress (operators only):
 * **grading run** (as ``zhibo grade run``): the step the grading service reports (credit
   recoveries, metrics, grades, storing the results), in one unit of work committed at the end.
 
-Jobs live in this process's memory (the last ``KEPT``): a restart forgets them, not their work
-— a settlement run is idempotent per day and resumes, a grading run of the same day replaces
-it, an interrupted rebuild leaves the live index as it was."""
+Each job is a row of ``console_jobs``, written by the thread doing the work (every stage, the
+counts at most every ``SAVE_EVERY_S``, a heartbeat every ``HEARTBEAT_S``), so that every API
+process (``zhibo serve --workers N``) shows the same progress. A job whose process stopped stays
+``running`` in its row without heartbeats: after ``STALE_S`` it is shown as failed
+(interrupted) — its work is safe to start again: a settlement run is idempotent per day and
+resumes, a grading run of the same day replaces it, an interrupted rebuild leaves the live
+index as it was."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Request
@@ -33,9 +39,11 @@ from zhibo.console import session as console_session
 from zhibo.console.i18n import translator
 from zhibo.console.pages import DB, SignedIn, _day, render, router
 from zhibo.kit.auth import Principal
+from zhibo.kit.db import unit_of_work
 from zhibo.kit.errors import InvalidInput, NotFound, ZhiboError
 from zhibo.kit.time import utcnow
 from zhibo.models import Role, SettlementRun
+from zhibo.models.console import ConsoleJob
 from zhibo.models.settlement import RunStatus
 
 log = logging.getLogger(__name__)
@@ -48,8 +56,13 @@ STAGES: dict[str, tuple[str, ...]] = {
     "grading": ("queued", "credit", "metrics", "grade", "store", "done"),
 }
 STATES = ("queued", "running", "done", "failed")
-#: Jobs kept (oldest forgotten first).
+#: Jobs listed on the jobs page (newest first).
 KEPT = 100
+#: Seconds between writes of a counting stage's progress; between heartbeats of a running job;
+#: without a heartbeat after which a running job's process is taken to have stopped.
+SAVE_EVERY_S = 0.5
+HEARTBEAT_S = 20.0
+STALE_S = 120.0
 
 
 @dataclass
@@ -70,16 +83,74 @@ class Job:
     run_id: int | None = None
     error: str | None = None
     report: dict[str, Any] = field(default_factory=dict)
+    #: Where the job's row is written (set when it starts; None for a job read back).
+    engine: Engine | None = field(default=None, repr=False, compare=False)
 
 
-_jobs: dict[str, Job] = {}
+#: The jobs this process is running (their threads write their rows).
+_running: dict[str, Job] = {}
 _lock = threading.Lock()
 
 
-def recent() -> list[Job]:
-    """The jobs this process remembers, newest first."""
+def save(job: Job) -> None:
+    """Write the job's row (the working thread calls this as the job goes)."""
+    if job.engine is None:
+        return
+    try:
+        with unit_of_work(job.engine) as db:
+            db.merge(
+                ConsoleJob(
+                    id=job.id,
+                    kind=job.kind,
+                    started_by=job.started_by,
+                    started_at=job.started_at,
+                    as_of=job.as_of,
+                    policy=job.policy,
+                    state=job.state,
+                    stage=job.stage,
+                    done=job.done,
+                    total=job.total,
+                    finished_at=job.finished_at,
+                    run_id=job.run_id,
+                    error=(job.error or "")[:500] or None,
+                    report=json.dumps(job.report, default=str),
+                    updated_at=utcnow(),
+                )
+            )
+    except Exception:  # progress is best effort: the work goes on
+        log.warning("console job %s: could not record its progress", job.id, exc_info=True)
+
+
+def _from_row(row: ConsoleJob) -> Job:
+    job = Job(
+        id=row.id,
+        kind=row.kind,
+        started_by=row.started_by,
+        started_at=row.started_at,
+        as_of=row.as_of,
+        policy=row.policy,
+        state=row.state,
+        stage=row.stage,
+        done=row.done,
+        total=row.total,
+        finished_at=row.finished_at,
+        run_id=row.run_id,
+        error=row.error,
+        report=json.loads(row.report or "{}"),
+    )
+    stale = utcnow() - row.updated_at > timedelta(seconds=STALE_S)
+    if job.state in ("queued", "running") and stale and row.id not in _running:
+        job.state = "failed"
+        job.error = "interrupted: the process running it stopped; start it again"
+    return job
+
+
+def recent(db: Session) -> list[Job]:
+    """The last ``KEPT`` jobs, newest first."""
+    rows = db.scalars(select(ConsoleJob).order_by(ConsoleJob.started_at.desc()).limit(KEPT))
     with _lock:
-        return list(reversed(_jobs.values()))
+        here = dict(_running)
+    return [here.get(row.id) or _from_row(row) for row in rows]
 
 
 def _settlement_stage(db: Session, job: Job) -> tuple[str, int]:
@@ -125,8 +196,26 @@ def progress(db: Session, job: Job) -> dict[str, Any]:
     }
 
 
+def _snapshot(job: Job) -> tuple[Any, ...]:
+    return (job.state, job.stage, job.done, job.total)
+
+
 def _run(job: Job, work: Callable[[], None]) -> None:
+    """Do the work in this thread; a second thread writes the job's row when it changed (at
+    most every ``SAVE_EVERY_S``) and as a heartbeat, so the work never waits for the row (on
+    SQLite a grading run holds the write lock until it commits)."""
     job.state = "running"
+    finished = threading.Event()
+
+    def writer() -> None:
+        written, beat = None, 0.0
+        while not finished.wait(SAVE_EVERY_S):
+            now = _snapshot(job)
+            if now != written or time.monotonic() - beat >= HEARTBEAT_S:
+                save(job)
+                written, beat = now, time.monotonic()
+
+    threading.Thread(target=writer, daemon=True, name=f"job-{job.id}-writer").start()
     try:
         work()
         job.state = "done"
@@ -136,25 +225,34 @@ def _run(job: Job, work: Callable[[], None]) -> None:
         log.exception("console %s job %s failed", job.kind, job.id)
         job.error, job.state = f"{type(exc).__name__}: see the server log", "failed"
     finally:
+        finished.set()
         job.finished_at = utcnow()
+        save(job)
+        with _lock:
+            _running.pop(job.id, None)
 
 
 def _start(job: Job, work: Callable[[], None]) -> Job:
+    save(job)  # queued: any process can show it from now on
     with _lock:
-        _jobs[job.id] = job
-        while len(_jobs) > KEPT:
-            _jobs.pop(next(iter(_jobs)))
+        _running[job.id] = job
     thread = threading.Thread(target=_run, args=(job, work), daemon=True, name=f"job-{job.id}")
     thread.start()
     return job
 
 
-def _new(kind: str, principal: Principal, **fields: Any) -> Job:
+def _stage(job: Job, stage: str) -> None:
+    """The work reached ``stage`` (the writer thread records it)."""
+    job.stage = stage
+
+
+def _new(kind: str, principal: Principal, engine: Engine, **fields: Any) -> Job:
     return Job(
         id=uuid.uuid4().hex[:16],
         kind=kind,
         started_by=principal.token_id,
         started_at=utcnow(),
+        engine=engine,
         **fields,
     )
 
@@ -163,7 +261,7 @@ def start_settlement(engine: Engine, principal: Principal, as_of: date, policy: 
     from zhibo.settlement import service as settlement_service
     from zhibo.settlement.schemas import PolicyRef
 
-    job = _new("settlement", principal, as_of=as_of, policy=policy)
+    job = _new("settlement", principal, engine, as_of=as_of, policy=policy)
 
     def work() -> None:
         chosen = (
@@ -180,7 +278,7 @@ def start_index_rebuild(engine: Engine, principal: Principal, data_dir: Any) -> 
     searches meanwhile)."""
     from zhibo.catalog.search.indexer import rebuild
 
-    job = _new("index", principal)
+    job = _new("index", principal, engine)
 
     def counted(done: int, total: int) -> None:
         job.stage, job.done, job.total = "index", done, total
@@ -188,7 +286,7 @@ def start_index_rebuild(engine: Engine, principal: Principal, data_dir: Any) -> 
             job.stage = "swap"
 
     def work() -> None:
-        job.stage = "index"
+        _stage(job, "index")
         report = rebuild(engine, progress=counted, data_dir=data_dir)
         job.report = {"products": report.products, "seconds": round(report.seconds, 3)}
         job.done = report.products
@@ -203,10 +301,10 @@ def start_grading(engine: Engine, principal: Principal, as_of: date, data_dir: A
     from zhibo.grading import service as grading_service
     from zhibo.kit.db import unit_of_work
 
-    job = _new("grading", principal, as_of=as_of)
+    job = _new("grading", principal, engine, as_of=as_of)
 
     def reached(stage: str) -> None:
-        job.stage = stage
+        _stage(job, stage)
 
     def work() -> None:
         with unit_of_work(engine) as db:
@@ -221,12 +319,16 @@ def start_grading(engine: Engine, principal: Principal, as_of: date, data_dir: A
     return _start(job, work)
 
 
-def _job(principal: Principal, job_id: str) -> Job:
+def _job(db: Session, principal: Principal, job_id: str) -> Job:
     principal.require(Role.OPERATOR)
-    job = _jobs.get(job_id)
-    if job is None:
-        raise NotFound(f"job: no job {job_id!r} (jobs are forgotten when zhibo restarts)")
-    return job
+    with _lock:
+        here = _running.get(job_id)
+    if here is not None:  # running in this process: fresher than its row
+        return here
+    row = db.get(ConsoleJob, job_id[:32])
+    if row is None:
+        raise NotFound(f"job: no job {job_id!r}")
+    return _from_row(row)
 
 
 async def _operator_form(request: Request, principal: Principal) -> Any:
@@ -281,16 +383,16 @@ JobId = Annotated[str, "a job id"]
 
 
 @router.get("/jobs", response_class=HTMLResponse)
-def jobs_page(request: Request, principal: SignedIn) -> HTMLResponse:
-    """The long actions an operator may start here, and those this process remembers."""
+def jobs_page(request: Request, db: DB, principal: SignedIn) -> HTMLResponse:
+    """The long actions an operator may start here, and the last ones started."""
     principal.require(Role.OPERATOR)
     today = utcnow().date()
-    return render(request, "jobs.html", {"jobs": recent(), "today": today}, principal)
+    return render(request, "jobs.html", {"jobs": recent(db), "today": today}, principal)
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 def job_page(request: Request, db: DB, principal: SignedIn, job_id: JobId) -> HTMLResponse:
-    job = _job(principal, job_id)
+    job = _job(db, principal, job_id)
     t = translator(console_session.language(request))
     labels = {
         "state": {name: t(f"job.state.{name}") for name in STATES},
@@ -302,5 +404,5 @@ def job_page(request: Request, db: DB, principal: SignedIn, job_id: JobId) -> HT
 
 @router.get("/jobs/{job_id}/progress")
 def job_progress(db: DB, principal: SignedIn, job_id: JobId) -> JSONResponse:
-    job = _job(principal, job_id)
+    job = _job(db, principal, job_id)
     return JSONResponse(progress(db, job), headers={"Cache-Control": "no-store"})

@@ -4,9 +4,9 @@ username and password as one role and subject)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from zhibo.kit.db import Base, UTCDateTime
@@ -56,3 +56,31 @@ class ConsoleUser(Base):
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_signed_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ConsoleJob(Base):
+    """A long action started from the console (settlement run, index rebuild, grading run) and
+    how far it got, so that any API process can show its progress (the work runs in a thread
+    of the process that started it, which writes this row as it goes)."""
+
+    __tablename__ = "console_jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    #: The API token (or console user's identity token) that started it.
+    started_by: Mapped[int | None] = mapped_column(BigInteger)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    as_of: Mapped[date | None] = mapped_column(Date)
+    policy: Mapped[str | None] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(12))
+    stage: Mapped[str] = mapped_column(String(20))
+    done: Mapped[int] = mapped_column(BigInteger, default=0)
+    total: Mapped[int] = mapped_column(BigInteger, default=0)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    run_id: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(String(500))
+    #: The work's report as JSON (e.g. a settlement run's figures).
+    report: Mapped[str] = mapped_column(Text, default="{}")
+    #: Last written by the process doing the work: a running job not written for long belongs
+    #: to a process that stopped.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
