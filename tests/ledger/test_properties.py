@@ -39,7 +39,7 @@ def entries(draw: st.DrawFn, key: str) -> Entry:
         postings=tuple(postings),
         effective_at=T0 + timedelta(minutes=draw(st.integers(0, 10_000))),
         order_id=draw(st.none() | st.integers(1, 50)),
-        memo=draw(st.text(st.characters(exclude_characters="\x00"), max_size=20)),
+        memo=draw(st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=20)),
     )
 
 

@@ -71,6 +71,7 @@ def _with_postings(*postings: Posting, key: str = "bad") -> Entry:
         (replace(sale(""), key=""), InvalidEntry, "key"),
         (replace(sale("bad"), order_id=0), InvalidEntry, "order_id"),
         (replace(sale("bad"), memo="a\x00b"), InvalidEntry, "NUL"),
+        (replace(sale("bad"), memo="\ud800"), InvalidEntry, "valid Unicode"),
         (
             _with_postings(
                 Posting("cash", 100, "CNY"),
@@ -94,6 +95,7 @@ def _with_postings(*postings: Posting, key: str = "bad") -> Entry:
         "empty-key",
         "order-id-zero",
         "nul-in-memo",
+        "lone-surrogate-in-memo",
         "balanced-only-across-currencies",
     ],
 )

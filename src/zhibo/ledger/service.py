@@ -58,17 +58,20 @@ def content_hash(entry: Entry) -> str:
     at = entry.effective_at
     if at.utcoffset() != _ZERO:
         at = at.astimezone(UTC)
-    canonical = orjson.dumps(
-        (
-            entry.kind,
-            at,
-            entry.order_id,
-            entry.ref,
-            entry.memo,
-            entry.reverses,
-            [(p.account, p.amount_fen, p.currency) for p in entry.postings],
+    try:
+        canonical = orjson.dumps(
+            (
+                entry.kind,
+                at,
+                entry.order_id,
+                entry.ref,
+                entry.memo,
+                entry.reverses,
+                [(p.account, p.amount_fen, p.currency) for p in entry.postings],
+            )
         )
-    )
+    except TypeError as error:  # text that is not valid Unicode (a lone surrogate)
+        raise _refuse(entry.key, f"memo and ref must be valid Unicode text ({error})") from None
     return hashlib.blake2b(canonical, digest_size=16).hexdigest()
 
 
