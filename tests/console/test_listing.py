@@ -59,6 +59,19 @@ def test_the_live_list_pages_and_sorts_in_the_database(client: TestClient, db: S
             updated_at=b.T0,
         )
     )
+    busiest = max(rooms, key=lambda room: rooms[room][0])
+    for status in (CaseStatus.PENDING_REVIEW, CaseStatus.APPEALED, CaseStatus.DISMISSED):
+        db.add(
+            RiskCase(
+                subject_kind=SubjectKind.STREAMER,
+                subject_id=star.id,
+                room_id=busiest,
+                rule_key="badge@1",
+                severity="high",
+                status=status,
+                opened_at=b.T0,
+            )
+        )
     operator = create_token(db, Role.OPERATOR, None)[0]
     streamer = create_token(db, Role.STREAMER, star.id)[0]
     db.commit()
@@ -70,6 +83,14 @@ def test_the_live_list_pages_and_sorts_in_the_database(client: TestClient, db: S
     assert first.status_code == 200
     assert _rooms(first.text) == by_online[:3]  # default: most online first
     assert "第 1–3 条，共 7 条" in first.text and "第 1/3 页" in first.text
+    # The risk badge counts the cases waiting for a person (not the decided one), per room.
+    badges = re.findall(
+        r'<tr data-room="(\d+)".*?class="badge (warn|ok)">([^<]*)<', first.text, re.S
+    )
+    assert [(int(room), kind) for room, kind, _ in badges] == [
+        (room, "warn" if room == busiest else "ok") for room in by_online[:3]
+    ]
+    assert badges[0][2] == "2 个待审风险案件"
     links = _links(first.text)
     assert "prev" not in links and links["next"] == "?page=2&size=3&sort=-online"
     second = client.get("/console/live" + links["next"])

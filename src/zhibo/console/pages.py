@@ -3,7 +3,6 @@ sees exactly what the API would show it; what a page adds is only presentation."
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -316,14 +315,13 @@ def _followable(db: Session, principal: Principal, room_id: int) -> bool:
     return True
 
 
-def _open_cases_by_room(db: Session, principal: Principal) -> Counter[int]:
+def _open_cases_by_room(db: Session, principal: Principal, room_ids: list[int]) -> dict[int, int]:
     from zhibo.risk import cases
 
     try:
-        waiting = cases.list_cases(db, principal, queue=True, limit=10_000)
+        return cases.waiting_per_room(db, principal, room_ids)
     except Forbidden:
-        return Counter()
-    return Counter(case.room_id for case in waiting if case.room_id is not None)
+        return {}
 
 
 @router.get("/live", response_class=HTMLResponse)
@@ -339,7 +337,7 @@ def live_page(request: Request, db: DB, principal: SignedIn) -> HTMLResponse:
         listing.DEFAULT_SIZE,
     )
     found = listing.live_rooms(db, principal, paging)
-    open_cases = _open_cases_by_room(db, principal)
+    open_cases = _open_cases_by_room(db, principal, [row.room_id for row in found.items])
     rooms = [
         {
             "metrics": row,

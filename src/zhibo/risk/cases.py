@@ -562,6 +562,25 @@ def list_cases(
     return db.scalars(query.limit(limit)).all()
 
 
+def waiting_per_room(db: Session, principal: Principal, room_ids: Sequence[int]) -> dict[int, int]:
+    """How many of the cases the caller may see wait for a person (review or appeal), per room
+    of ``room_ids`` (one grouped count, for a page of rooms)."""
+    if not room_ids:
+        return {}
+    query = (
+        select(RiskCase.room_id, func.count())
+        .where(
+            RiskCase.room_id.in_(list(room_ids)),
+            RiskCase.status.in_([CaseStatus.PENDING_REVIEW, CaseStatus.APPEALED]),
+        )
+        .group_by(RiskCase.room_id)
+    )
+    scope = _scope(db, principal)
+    if scope is not None:
+        query = query.where(scope)
+    return {int(room): int(count) for room, count in db.execute(query) if room is not None}
+
+
 def get_case(db: Session, principal: Principal, case_id: int) -> RiskCase:
     query = select(RiskCase).where(RiskCase.id == case_id)
     scope = _scope(db, principal)
