@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from stdnum.cn import ric
 
+from tests.conftest import sqlite_copy
 from zhibo.app import create_app
 from zhibo.config import Settings
 from zhibo.system.logs import (
@@ -73,14 +74,11 @@ def captured() -> Iterator[io.StringIO]:
 
 @pytest.fixture
 def app_client(tmp_path: Path, sqlite_template: Path) -> Iterator[TestClient]:
-    import shutil
-
     from zhibo.kit.db import make_engine
 
-    path = tmp_path / "zhibo.db"
-    shutil.copyfile(sqlite_template, path)
-    engine: Engine = make_engine(f"sqlite:///{path}")
-    settings = Settings(database_url=f"sqlite:///{path}", data_dir=tmp_path / "data")
+    url = sqlite_copy(sqlite_template, tmp_path)
+    engine: Engine = make_engine(url)
+    settings = Settings(database_url=url, data_dir=tmp_path / "data")
     app = create_app(settings, engine)
     chatty = logging.getLogger("zhibo.tests.chatty")
 

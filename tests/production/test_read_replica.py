@@ -4,7 +4,6 @@ read it, everything else (tokens included) the primary; unset, they read the pri
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from tests import builders as b
+from tests.conftest import sqlite_copy
 from tests.grading.world import AS_OF, build
 from zhibo.app import create_app
 from zhibo.config import Settings
@@ -31,9 +31,7 @@ BOARD = {"metric": "gmv_fen", "from": "2026-11-01", "to": "2026-11-30"}
 @pytest.fixture
 def replica_url(tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
     """A second database: a graded platform with sales (the primary has none of it)."""
-    path = tmp_path / "replica.db"
-    shutil.copyfile(sqlite_template, path)
-    url = f"sqlite:///{path}"
+    url = sqlite_copy(sqlite_template, tmp_path, "replica.db")
     engine = get_engine(url)
     with session_factory(engine)() as db:
         build(db, SALES)

@@ -3,7 +3,6 @@ subject per scoped role), a token per role, one app on SQLite and one TestClient
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from tests import builders as b
+from tests.conftest import sqlite_copy
 from zhibo.app import create_app
 from zhibo.config import Settings
 from zhibo.kit.db import make_engine, session_factory
@@ -128,11 +128,10 @@ def _seed(engine: Engine) -> tuple[dict[str, str], dict[str, dict], dict[str, di
 @pytest.fixture(scope="module")
 def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     folder = tmp_path_factory.mktemp("security")
-    path = folder / "zhibo.db"
-    shutil.copyfile(sqlite_template, path)
-    engine = make_engine(f"sqlite:///{path}")
+    url = sqlite_copy(sqlite_template, folder)
+    engine = make_engine(url)
     settings = Settings(
-        database_url=f"sqlite:///{path}",
+        database_url=url,
         data_dir=folder / "data",
         max_request_bytes=256 * 1024,
         rate_limit_enabled=False,  # the probes search hundreds of times a second (own test)

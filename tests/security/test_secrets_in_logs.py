@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from stdnum.cn import ric
 from typer.testing import CliRunner
 
 from tests import builders as b
+from tests.conftest import sqlite_copy
 from zhibo.app import create_app
 from zhibo.cli import app as cli
 from zhibo.config import get_settings
@@ -60,11 +60,10 @@ class Secrets:
 def known(
     sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Secrets]:
-    path = tmp_path / "zhibo.db"
-    shutil.copyfile(sqlite_template, path)
+    url = sqlite_copy(sqlite_template, tmp_path)
     found = Secrets()
     for name, value in {
-        "ZHIBO_DATABASE_URL": f"sqlite:///{path}",
+        "ZHIBO_DATABASE_URL": url,
         "ZHIBO_DATA_DIR": str(tmp_path / "data"),
         "ZHIBO_SECRET_KEY": found.secret_key,
         "ZHIBO_IDENTITY_KEY": found.identity_key,
