@@ -187,3 +187,77 @@ def test_a_large_batch_repeating_a_key_with_other_content_is_refused(db: Session
     assert _written(db) == (50, 100)
     result = post(db, [*batch, batch[99]])
     assert (result.posted, result.duplicates) == (50, 51)
+
+
+def _spy_paths(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Count which writer a post() took: the streaming one or the checking-first one."""
+    from zhibo.ledger import repository
+
+    calls = {"stream": 0, "write": 0}
+    stream, write = repository.write_stream, repository.write
+
+    def counted_stream(*args: object, **kwargs: object) -> object:
+        calls["stream"] += 1
+        return stream(*args, **kwargs)  # type: ignore[arg-type]
+
+    def counted_write(*args: object, **kwargs: object) -> object:
+        calls["write"] += 1
+        return write(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(repository, "write_stream", counted_stream)
+    monkeypatch.setattr(repository, "write", counted_write)
+    return calls
+
+
+def test_a_new_large_batch_is_streamed_and_counts_its_repeats(
+    db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a new large batch takes the streaming writer alone (SQLite: the
+    checking-first one); either way a key repeated with the same content is a duplicate."""
+    calls = _spy_paths(monkeypatch)
+    batch = [sale(f"s:{n}", order_id=n + 1) for n in range(200)]
+    result = post(db, [*batch[:120], batch[7], *batch[120:], batch[150]])
+    assert (result.posted, result.duplicates) == (200, 2)
+    assert _written(db) == (200, 400)
+    streamed = db.get_bind().dialect.name == "postgresql"
+    assert calls == ({"stream": 1, "write": 0} if streamed else {"stream": 0, "write": 1})
+    stored = dict(db.execute(select(LedgerEntry.key, LedgerEntry.order_id)).all())
+    assert all(stored[entry.key] == entry.order_id for entry in batch)
+    # every posting belongs to its own entry: ids were given out in the order entries came
+    sums = db.execute(
+        select(LedgerPosting.entry_id, func.sum(LedgerPosting.amount_fen), func.count()).group_by(
+            LedgerPosting.entry_id
+        )
+    ).all()
+    assert len(sums) == 200 and all(total == 0 and n == 2 for _, total, n in sums)
+    assert post(db, batch).duplicates == 200
+
+
+@pytest.mark.parametrize(
+    ("bad", "error", "reason"),
+    [
+        (replace(sale("x"), reverses="s:1"), InvalidEntry, "reverse()"),
+        (replace(sale("x"), key="x\x00y"), InvalidEntry, "printable"),
+        (replace(sale("x"), key=17), InvalidEntry, "printable"),  # type: ignore[arg-type]
+        (
+            _with_postings(Posting("cash", 100), Posting(["list"], -100)),  # type: ignore[arg-type]
+            InvalidEntry,
+            "not a code",
+        ),
+        (replace(sale("x"), postings=None), InvalidEntry, "tuple of at least 2"),  # type: ignore[arg-type]
+    ],
+    ids=["reversal", "nul-key", "int-key", "unhashable-account", "no-postings"],
+)
+@pytest.mark.parametrize("where", [0, 64, 199])
+def test_a_large_batch_with_a_malformed_entry_anywhere_is_refused(
+    db: Session, bad: Entry, error: type[InvalidInput], reason: str, where: int
+) -> None:
+    """Whether the bad entry falls in the sampled keys (0, 64) or not (199), before or after
+    the streaming writer would start, the batch is refused with the reason, nothing kept."""
+    batch = [sale(f"s:{n}", order_id=n + 1) for n in range(200)]
+    batch.insert(where, bad)
+    with pytest.raises(error) as raised:
+        post(db, batch)
+    assert reason in str(raised.value.detail)
+    assert _written(db) == (0, 0)
+    assert post(db, batch[:where] + batch[where + 1 :]).posted == 200

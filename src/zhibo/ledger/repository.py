@@ -1,9 +1,12 @@
 """How the ledger is stored: set-based writers per database, no ORM objects per row.
 
-PostgreSQL: one query finds which keys of the batch are already stored (and compares their
-content hashes; a large batch whose sampled keys are all new skips this), ids for the new
-entries come from the sequence in one array, then entries and postings are COPYed (binary)
-straight into their tables. Going through a staging table
+PostgreSQL, a large batch whose sampled keys are all new (a fresh run): accounts and ids are
+taken first, then the batch is checked entry by entry *while* its postings are COPYed (binary)
+into their table, so the server stores postings while Python checks the next entries
+(:func:`write_stream`); the entries' COPY follows. Otherwise (or when a stored key turns up):
+one query finds which keys of the batch are already stored and compares their content hashes,
+ids for the new entries come from the sequence in one array, then entries and postings are
+COPYed straight into their tables. Going through a staging table
 and ``INSERT … SELECT … ON CONFLICT`` was measured at 3-4× the cost of the entries' COPY, so
 races are handled instead by the unique key: a COPY that hits a key a concurrent poster has
 just committed fails, its savepoint is rolled back, and the batch is checked again. The whole
@@ -127,19 +130,27 @@ _COPY_CHUNK_ROWS = 2_000
 
 
 def _binary_postings(
-    ids: Sequence[int], prepared: Sequence[Prepared], accounts: dict[str, int]
+    ids: Sequence[int],
+    prepared: Iterable[Prepared],
+    accounts: dict[str, int],
+    taken: list[Prepared],
 ) -> Iterator[bytes]:
     """The postings of ``prepared``, in PostgreSQL's binary COPY format, in chunks.
 
-    Every posting row has the same width, so it is one ``struct.pack`` per row: about three
-    times cheaper than psycopg's generic ``write_row`` (this loop is the hot path of
-    ``post``). Chunks let the server insert one while Python packs the next.
+    The n-th entry taken from ``prepared`` gets ``ids[n]`` and is appended to ``taken``
+    (``prepared`` may be a stream that checks each entry as it is taken). Every posting row
+    has the same width, so it is one ``struct.pack`` per row: about three times cheaper than
+    psycopg's generic ``write_row`` (this loop is the hot path of ``post``). Chunks let the
+    server insert one while Python packs the next.
     """
     pack = _POSTING_ROW.pack
     currencies: dict[str, bytes] = {}
     rows = [_COPY_HEADER]
     append = rows.append
-    for entry_id, item in zip(ids, prepared, strict=True):
+    take = taken.append
+    for n, item in enumerate(prepared):
+        entry_id = ids[n]  # an IndexError, never a silent stop, if ids ran short
+        take(item)
         for line, posting in enumerate(item.entry.postings):
             currency = currencies.get(posting.currency)
             if currency is None:
@@ -155,6 +166,89 @@ def _binary_postings(
             rows.clear()
     append(_COPY_TRAILER)
     yield b"".join(rows)
+
+
+def _copy_postings(
+    cursor: Any,
+    ids: Sequence[int],
+    prepared: Iterable[Prepared],
+    accounts: dict[str, int],
+    taken: list[Prepared],
+) -> None:
+    with cursor.copy(
+        "COPY ledger_postings (entry_id, line, account_id, amount_fen, currency) "
+        "FROM STDIN (FORMAT BINARY)"
+    ) as copy:
+        for chunk in _binary_postings(ids, prepared, accounts, taken):
+            copy.write(chunk)
+
+
+def _new_ids(cursor: Any, count: int) -> list[int]:
+    # One array rather than a row per id: 10k ids in one value.
+    ids: list[int] = cursor.execute(
+        f"SELECT array_agg(nextval('{_SEQUENCE}')) FROM generate_series(1, %s)", (count,)
+    ).fetchone()[0]
+    return ids
+
+
+def streams(db: Session, count: int) -> bool:
+    """Whether :func:`write_stream` may take a batch of ``count`` entries."""
+    return count > PROBE_KEYS and db.get_bind().dialect.name == "postgresql"
+
+
+def _probe_keys(entries: Sequence[Entry]) -> list[str] | None:
+    keys = [entry.key for entry in entries[:: max(1, len(entries) // PROBE_KEYS)]]
+    if all(type(key) is str and 0 < len(key) <= 200 and key.isprintable() for key in keys):
+        return keys
+    return None
+
+
+def write_stream(
+    db: Session, entries: Sequence[Entry], codes: list[str], stream: Iterable[Prepared]
+) -> int | None:
+    """Post a large PostgreSQL batch while it is being checked; None: use :func:`write`.
+
+    ``stream`` yields the entries of ``entries`` to write as each one passes its checks
+    (``codes``: every account code they use, all well-formed). When the batch looks new
+    (none of a sample of its keys is stored), the accounts and entry ids are taken first,
+    then each checked entry's postings go straight into the postings' COPY: the server
+    stores them while Python checks the next entries (checking first and copying after
+    leaves one side idle while the other works). The entries' COPY follows. An entry that
+    fails its check raises out of the COPY and the savepoint around the batch undoes it
+    all; a key that turns out to be stored already (the sample missed it, or a concurrent
+    poster just wrote it) undoes the copies and returns None, so the caller goes the
+    checking-first way, which compares content hashes. Returns the number of entries posted.
+    """
+    import psycopg.errors
+
+    keys = _probe_keys(entries)
+    if keys is None:
+        return None
+    db.flush()
+    now = utcnow()
+    with db.begin_nested():
+        raw = db.connection().connection.dbapi_connection
+        assert raw is not None
+        cursor = raw.cursor()
+        try:
+            if _pg_stored_hashes(cursor, keys):
+                return None
+            accounts = _pg_accounts(cursor, codes, now)
+            ids = _new_ids(cursor, len(entries))
+            taken: list[Prepared] = []
+            cursor.execute("SAVEPOINT ledger_copy")
+            try:
+                _copy_postings(cursor, ids, stream, accounts, taken)
+                _copy_entries(cursor, ids[: len(taken)], taken, None, now)
+            except psycopg.errors.UniqueViolation as error:
+                if error.diag.constraint_name != "uq_ledger_entries_key":
+                    raise
+                cursor.execute("ROLLBACK TO SAVEPOINT ledger_copy")
+                return None
+            cursor.execute("RELEASE SAVEPOINT ledger_copy")
+            return len(taken)
+        finally:
+            cursor.close()
 
 
 def _pg_stored_hashes(cursor: Any, keys: list[str]) -> dict[str, str]:
@@ -195,11 +289,7 @@ def _write_postgresql(
             if not fresh:
                 return 0, len(prepared)
             accounts = _pg_accounts(cursor, _codes(fresh), now)
-            # One array rather than a row per id: 10k ids in one value.
-            ids: list[int] = cursor.execute(
-                f"SELECT array_agg(nextval('{_SEQUENCE}')) FROM generate_series(1, %s)",
-                (len(fresh),),
-            ).fetchone()[0]
+            ids = _new_ids(cursor, len(fresh))
             cursor.execute("SAVEPOINT ledger_copy")
             try:
                 _copy_entries(cursor, ids, fresh, reverses_entry_id, now)
@@ -214,12 +304,8 @@ def _write_postgresql(
                     raise
                 continue
             cursor.execute("RELEASE SAVEPOINT ledger_copy")
-            with cursor.copy(
-                "COPY ledger_postings (entry_id, line, account_id, amount_fen, currency) "
-                "FROM STDIN (FORMAT BINARY)"
-            ) as copy:
-                for chunk in _binary_postings(ids, fresh, accounts):
-                    copy.write(chunk)
+            taken: list[Prepared] = []
+            _copy_postings(cursor, ids, fresh, accounts, taken)
             return len(fresh), len(prepared) - len(fresh)
     finally:
         cursor.close()

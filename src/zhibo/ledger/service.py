@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 import orjson
 from sqlalchemy import func, select
@@ -117,14 +118,14 @@ def _check_entry(entry: Entry, good_codes: set[str], good_currencies: set[str]) 
         if amount == 0 or not -MAX_AMOUNT_FEN <= amount <= MAX_AMOUNT_FEN:
             raise _refuse(key, f"posting {line}: amount_fen {amount} must be non-zero fen")
         currency = posting.currency
-        if currency not in good_currencies:
+        if type(currency) is not str or currency not in good_currencies:
             if not isinstance(currency, str) or not CURRENCY_PATTERN.fullmatch(currency):
                 raise _refuse(
                     key, f"posting {line}: currency {currency!r} is not a 3-letter ISO code"
                 )
             good_currencies.add(currency)
         account = posting.account
-        if account not in good_codes:
+        if type(account) is not str or account not in good_codes:
             if not valid_code(account) or len(account.partition(":")[0]) > 64:
                 raise _refuse(
                     key,
@@ -145,14 +146,29 @@ def _prepare(entries: Iterable[Entry]) -> tuple[list[Prepared], int]:
     Returns the entries to write (first occurrence of each key) and how many repeats of a key
     within the batch were dropped as duplicates. A key repeated with other content is a
     conflict even inside one batch.
+    """
+    repeats = [0]
+    prepared = list(_validated(entries, repeats))
+    return prepared, repeats[0]
+
+
+def _validated(
+    entries: Iterable[Entry], repeats: list[int], *, reversals: bool = True
+) -> Iterator[Prepared]:
+    """:func:`_prepare` as a stream: yields each entry to write once it has been checked.
+
+    ``repeats[0]`` counts the repeats of a key dropped as duplicates. A consumer may write
+    what it has been given before the stream ends: when a later entry is refused, the caller
+    undoes the whole batch (the PostgreSQL writer streams postings into a COPY this way, so
+    the server stores them while Python checks the next entries).
 
     This loop is the Python half of the ledger's write speed, so the common entry (known
     kind, account codes and currency; one currency) is checked with a few type tests and one
     sum; anything else goes through :func:`_check_entry`, which names the broken rule.
+    ``reversals=False`` refuses entries that reverse another (those go through
+    :func:`reverse`).
     """
-    prepared: list[Prepared] = []
     hashes: dict[str, str] = {}
-    repeats = 0
     good_codes: set[str] = set()
     good_currencies = {"CNY"}
     good_kinds: set[str] = set()
@@ -182,26 +198,33 @@ def _prepare(entries: Iterable[Entry]) -> tuple[list[Prepared], int]:
         if not doubt:
             currency = postings[0].currency if type(postings[0]) is Posting else None
             total = 0
-            for posting in postings:
-                if type(posting) is not Posting:
-                    doubt = True
-                    break
-                amount = posting.amount_fen
-                if (
-                    type(amount) is not int
-                    or not amount
-                    or posting.currency != currency
-                    or posting.account not in good_codes
-                    or not -MAX_AMOUNT_FEN <= amount <= MAX_AMOUNT_FEN
-                ):
-                    doubt = True
-                    break
-                total += amount
-            if not doubt and (total or currency not in good_currencies):
+            try:
+                for posting in postings:
+                    if type(posting) is not Posting:
+                        doubt = True
+                        break
+                    amount = posting.amount_fen
+                    if (
+                        type(amount) is not int
+                        or not amount
+                        or posting.currency != currency
+                        or posting.account not in good_codes
+                        or not -MAX_AMOUNT_FEN <= amount <= MAX_AMOUNT_FEN
+                    ):
+                        doubt = True
+                        break
+                    total += amount
+            except TypeError:  # an unhashable account or currency: the slow path names it
+                doubt = True
+            if not doubt and (
+                total or type(currency) is not str or currency not in good_currencies
+            ):
                 doubt = True
         if doubt:
             _check_entry(entry, good_codes, good_currencies)
             good_kinds.add(entry.kind)
+        if not reversals and entry.reverses is not None:
+            raise _refuse(key, "reversals are posted with reverse(), not post()")
         digest = content_hash(entry)
         seen = hashes.get(key)
         if seen is not None:
@@ -209,11 +232,10 @@ def _prepare(entries: Iterable[Entry]) -> tuple[list[Prepared], int]:
                 raise IdempotencyConflict(
                     f"entry {key!r}: the batch holds this key twice with different content"
                 )
-            repeats += 1
+            repeats[0] += 1
             continue
         hashes[key] = digest
-        prepared.append(Prepared(entry, digest))
-    return prepared, repeats
+        yield Prepared(entry, digest)
 
 
 def post(db: Session, entries: Iterable[Entry]) -> PostResult:
@@ -223,15 +245,47 @@ def post(db: Session, entries: Iterable[Entry]) -> PostResult:
     with other content (``IdempotencyConflict``) refuses the whole batch, naming the key.
     The caller's unit of work commits.
     """
-    prepared, repeats = _prepare(entries)
+    batch = entries if isinstance(entries, list) else list(entries)
+    if repository.streams(db, len(batch)):
+        codes = _batch_codes(batch)
+        if codes is not None:
+            repeats = [0]
+            written = repository.write_stream(
+                db, batch, codes, _validated(batch, repeats, reversals=False)
+            )
+            if written is not None:
+                metrics.LEDGER_ENTRIES.inc(written)
+                return PostResult(posted=written, duplicates=repeats[0])
+    prepared, repeats_ = _prepare(batch)
     for item in prepared:
         if item.entry.reverses is not None:
             raise _refuse(item.entry.key, "reversals are posted with reverse(), not post()")
     if not prepared:
-        return PostResult(posted=0, duplicates=repeats)
+        return PostResult(posted=0, duplicates=repeats_)
     posted, duplicates = repository.write(db, prepared)
     metrics.LEDGER_ENTRIES.inc(posted)
-    return PostResult(posted=posted, duplicates=duplicates + repeats)
+    return PostResult(posted=posted, duplicates=duplicates + repeats_)
+
+
+@lru_cache(maxsize=65_536)
+def _code_ok(code: str) -> bool:
+    return valid_code(code) and len(code.partition(":")[0]) <= 64
+
+
+def _batch_codes(batch: list[Entry]) -> list[str] | None:
+    """The account codes a batch posts to, sorted; None if any entry looks malformed.
+
+    The streaming writer creates the accounts before the entries are checked one by one, so
+    it needs every code up front, and only well-formed ones: anything odd (a missing
+    attribute, a bad code) sends the batch down the checking-first path, which names it.
+    """
+    try:
+        codes = {posting.account for entry in batch for posting in entry.postings}
+        if all(type(code) is str and _code_ok(code) for code in codes):
+            return sorted(codes)
+    except Exception:  # any malformed input: the checking-first path names it
+        return None
+    return None
 
 
 def reverse(db: Session, key: str, *, reversal_key: str, at: datetime, reason: str) -> Entry:
