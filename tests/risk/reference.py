@@ -41,3 +41,31 @@ def brushing(
             best = max(counts.values())
             answer[seller] = sorted(buyer for buyer, n in counts.items() if n == best)
     return answer
+
+
+def brushing_windows(prepared: Any, window_us: int, ratio: float) -> set[tuple[int, int, int, int]]:
+    """Every brushing window of a ``zhibo.risk.brushing.prepare`` frame, by counting: each
+    run ``i..k`` of one seller's orders (whole instants) that spans at most W, whose
+    neighbours are more than W apart, with orders / unique buyers >= ``ratio``; as
+    (first, last, orders, buyers) in the frame's indices ``k``."""
+    rows = prepared.select("k", "seller_id", "buyer_id", "t").rows()
+    found = set()
+    for i, (_, seller, _, t_i) in enumerate(rows):
+        if i and rows[i - 1][1] == seller and rows[i - 1][3] == t_i:
+            continue  # not the first order of its instant
+        before = rows[i - 1][3] if i and rows[i - 1][1] == seller else None
+        buyers: set[Any] = set()
+        for k in range(i, len(rows)):
+            if rows[k][1] != seller or rows[k][3] - t_i > window_us:
+                break
+            buyers.add(rows[k][2])
+            following = rows[k + 1] if k + 1 < len(rows) and rows[k + 1][1] == seller else None
+            if following is not None and following[3] == rows[k][3]:
+                continue  # not the last order of its instant
+            after = following[3] if following is not None else None
+            if before is not None and after is not None and after - before <= window_us:
+                continue  # a window this run fits in would hold a neighbour too
+            orders = k - i + 1
+            if orders >= ratio * len(buyers):
+                found.add((i, k, orders, len(buyers)))
+    return found

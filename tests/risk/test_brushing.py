@@ -154,3 +154,45 @@ def test_the_query_agrees_with_a_naive_reading_of_the_definition(
     assert _answer(findings) == reference.brushing(orders)
     for finding in findings:
         assert replay(finding) == finding.user_ids
+
+
+_dense = st.lists(
+    st.tuples(st.integers(1, 2), st.integers(1, 4), st.integers(0, 3 * H)),
+    min_size=1,
+    max_size=80,
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(_dense, st.sampled_from([(H, 3.0), (H // 2, 2.0), (600, 1.5), (2 * H, 3.0)]))
+def test_every_brushing_window_agrees_with_counting(
+    rows: list[tuple[int, int, int]], rule: tuple[int, float]
+) -> None:
+    """The candidate windows come from two as-of joins and a lower bound of the buyers; every
+    window and its counts must still be the ones that counting each run finds."""
+    from zhibo.risk.brushing import brushing_windows, prepare
+    from zhibo.risk.rules import ConcentrationParams
+
+    window_s, ratio = rule
+    orders = [
+        (n, seller, buyer, T0 + (t // 60) * 60 + (t % 2))
+        for n, (seller, buyer, t) in enumerate(rows)
+    ]
+    prepared = prepare(_table(orders))
+    params = ConcentrationParams(window_seconds=window_s, min_orders_per_buyer=ratio)
+    windows = brushing_windows(prepared, params)
+    assert set(windows.rows()) == reference.brushing_windows(prepared, window_s * 1_000_000, ratio)
+
+
+def test_a_long_quiet_run_is_not_walked_and_a_burst_inside_it_is_found() -> None:
+    """A seller with thousands of one-off buyers in the hour (nothing to find), and a burst of
+    one buyer's orders among them: the burst's windows are found, with exact counts."""
+    from zhibo.risk.brushing import brushing_windows, prepare
+    from zhibo.risk.rules import ConcentrationParams
+
+    quiet = [(n, 1, 10_000 + n, T0 + n) for n in range(3_000)]  # 3,000 buyers, 1 s apart
+    burst = [(5_000 + n, 2, 7, T0 + 4 * H + n) for n in range(3)]  # buyer 7: 3 orders in 3 s
+    prepared = prepare(_table(quiet + burst))
+    params = ConcentrationParams(window_seconds=H, min_orders_per_buyer=3.0)
+    windows = brushing_windows(prepared, params)
+    assert windows.rows() == [(3_000, 3_002, 3, 1)]

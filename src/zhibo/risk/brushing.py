@@ -71,69 +71,131 @@ def prepare(orders: pa.Table | pl.DataFrame) -> pl.DataFrame:
     ).drop("t_before_row", "t_after_row")
 
 
+#: Stand-ins for "no neighbour" in the as-of joins (times are µs since the epoch, far inside).
+_NEVER_BEFORE = -(1 << 62)
+_NEVER_AFTER = 1 << 62
+
+
 def brushing_windows(prepared: pl.DataFrame, params: ConcentrationParams) -> pl.DataFrame:
     """Every brushing window of every seller: ``first``, ``last`` (order indices ``k`` of
-    ``prepared``), ``orders``, ``buyers``."""
+    ``prepared``), ``orders``, ``buyers``.
+
+    A window is a run ``i..k`` that spans at most W and whose neighbours are more than W apart.
+    For a run start ``i`` the ends ``k`` that qualify are one interval: from the last instant
+    within W after ``i``'s previous instant (before it, the run could still take in that
+    neighbour) to the last within W after ``i`` (``stop``) — about one order per start on
+    average, so there are O(n) candidate windows, found with two as-of joins. A window can
+    only reach the threshold if enough of its orders repeat a buyer: a repeat inside a window
+    is an order whose buyer ordered from the seller at most W before, so ``orders`` minus those
+    orders is a lower bound of its buyers, from one prefix sum. Only the candidates that this
+    bound lets through have their buyers counted exactly (one cumulative count along each such
+    run), so ordinary traffic costs O(n log n) and only suspicious runs are walked.
+    """
     window = params.window_seconds * _US
     numerator, denominator = _ratio(params.min_orders_per_buyer)
-    starts = (
-        prepared.filter(pl.col("k") == pl.col("group_first"))
-        .select("seller_id", "k", (pl.col("t") + window).alias("reach"))
-        .sort("reach")
+    empty = pl.DataFrame(
+        schema={"first": pl.Int64, "last": pl.Int64, "orders": pl.Int64, "buyers": pl.Int64}
+    )
+    if prepared.is_empty():
+        return empty
+    starts = prepared.filter(pl.col("k") == pl.col("group_first")).select(
+        "seller_id",
+        "k",
+        (pl.col("t") + window).alias("reach"),
+        # The run may end at k only if k's next instant is more than W after i's previous one.
+        (pl.col("t_prev") + window + 1).fill_null(_NEVER_BEFORE).alias("after"),
     )
     ends = prepared.select("seller_id", pl.col("t").alias("reach"), pl.col("k").alias("stop"))
-    ends = ends.sort("reach")
     # The last order of the same seller at or before t_i + W: where run i must stop.
-    runs = starts.join_asof(
-        ends, on="reach", by="seller_id", strategy="backward", check_sortedness=False
-    ).sort("k")
+    runs = starts.sort("reach").join_asof(
+        ends.sort("reach"), on="reach", by="seller_id", strategy="backward",
+        check_sortedness=False,
+    )  # fmt: skip
+    # The first instant's last order whose next instant is past t_prev(i) + W.
+    lasts = prepared.filter(pl.col("k") == pl.col("group_last")).select(
+        "seller_id",
+        pl.col("t_next").fill_null(_NEVER_AFTER).alias("after"),
+        pl.col("k").alias("from"),
+    )
+    runs = (
+        runs.sort("after")
+        .join_asof(
+            lasts.sort("after"),
+            on="after",
+            by="seller_id",
+            strategy="forward",
+            check_sortedness=False,
+        )
+        .sort("k")
+    )
     first = runs["k"].to_numpy()
-    length = runs["stop"].to_numpy() - first + 1
+    stop = runs["stop"].to_numpy()
+    lowest = np.maximum(first, runs["from"].fill_null(_NEVER_AFTER).to_numpy())
+    count = np.maximum(stop - lowest + 1, 0)
     prev = prepared["prev"].to_numpy()
+    t = prepared["t"].to_numpy()
     group_last = prepared["group_last"].to_numpy()
     t_prev_null = prepared["t_prev"].is_null().to_numpy()
     t_next_null = prepared["t_next"].is_null().to_numpy()
     t_prev = prepared["t_prev"].fill_null(0).to_numpy()
     t_next = prepared["t_next"].fill_null(0).to_numpy()
-    found: list[pl.DataFrame] = []
+    # Orders whose buyer ordered from this seller at most W before (prefix sums).
+    has_prev = prev >= 0
+    repeat = has_prev & (t - t[np.where(has_prev, prev, 0)] <= window)
+    repeats_before = np.concatenate(([0], np.cumsum(repeat, dtype=np.int64)))
+
+    offsets = np.repeat(np.cumsum(count) - count, count)
+    i = np.repeat(first, count)
+    k = np.repeat(lowest, count) + np.arange(int(count.sum()), dtype=np.int64) - offsets
+    is_window = (group_last[k] == k) & (
+        t_prev_null[i] | t_next_null[k] | (t_next[k] - t_prev[i] > window)
+    )
+    i, k = i[is_window], k[is_window]
+    orders = k - i + 1
+    fewest_buyers = orders - (repeats_before[k + 1] - repeats_before[i])
+    possible = orders * denominator >= fewest_buyers * numerator
+    i, k, orders = i[possible], k[possible], orders[possible]
+    buyers = _buyers(prev, i, k)
+    hit = orders * denominator >= buyers * numerator
+    if not hit.any():
+        return empty
+    return pl.DataFrame(
+        {"first": i[hit], "last": k[hit], "orders": orders[hit], "buyers": buyers[hit]}
+    )
+
+
+def _buyers(prev: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Unique buyers of each run ``first..last`` (pairs sorted by ``first``, then ``last``).
+
+    A buyer is new at order ``j`` of run ``i..`` iff their previous order of the seller is
+    before ``i``: one cumulative count per distinct start, as far as its longest pair, read off
+    at each pair's end; runs in chunks of at most PAIR_CHUNK orders (at least one run)."""
+    out = np.empty(len(first), dtype=np.int64)
+    if not len(first):
+        return out
+    run_pairs = np.flatnonzero(np.r_[True, first[1:] != first[:-1]])
+    run_pairs_end = np.r_[run_pairs[1:], len(first)]
+    run_first = first[run_pairs]
+    run_length = last[run_pairs_end - 1] - run_first + 1
     position = 0
-    while position < len(first):
-        # As many runs as fit in PAIR_CHUNK pairs (at least one).
-        budget = np.cumsum(length[position:])
-        count = max(1, int(np.searchsorted(budget, PAIR_CHUNK, side="right")))
-        run_first = first[position : position + count]
-        run_length = length[position : position + count]
-        position += count
-        total = int(run_length.sum())
-        offsets = np.repeat(np.cumsum(run_length) - run_length, run_length)
-        i = np.repeat(run_first, run_length)
-        step = np.arange(total, dtype=np.int64) - offsets
-        k = i + step
-        new = (prev[k] < i).astype(np.int64)
+    while position < len(run_first):
+        budget = np.cumsum(run_length[position:])
+        chunk = max(1, int(np.searchsorted(budget, PAIR_CHUNK, side="right")))
+        lengths = run_length[position : position + chunk]
+        heads = np.cumsum(lengths) - lengths
+        starts = np.repeat(run_first[position : position + chunk], lengths)
+        step = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(heads, lengths)
+        new = (prev[starts + step] < starts).astype(np.int64)
         running = np.cumsum(new)
-        heads = np.cumsum(run_length) - run_length  # each run's first pair
-        buyers = running - np.repeat(running[heads] - new[heads], run_length)
-        orders = step + 1
-        is_window = (group_last[k] == k) & (
-            t_prev_null[i] | t_next_null[k] | (t_next[k] - t_prev[i] > window)
+        counted = running - np.repeat(running[heads] - new[heads], lengths)
+        low, high = run_pairs[position], run_pairs_end[position + chunk - 1]
+        pairs_per_run = (
+            run_pairs_end[position : position + chunk] - run_pairs[position : position + chunk]
         )
-        hit = is_window & (orders * denominator >= buyers * numerator)
-        if hit.any():
-            found.append(
-                pl.DataFrame(
-                    {
-                        "first": i[hit],
-                        "last": k[hit],
-                        "orders": orders[hit],
-                        "buyers": buyers[hit],
-                    }
-                )
-            )
-    if not found:
-        return pl.DataFrame(
-            schema={"first": pl.Int64, "last": pl.Int64, "orders": pl.Int64, "buyers": pl.Int64}
-        )
-    return pl.concat(found)
+        head_of_pair = np.repeat(heads, pairs_per_run)
+        out[low:high] = counted[head_of_pair + last[low:high] - first[low:high]]
+        position += chunk
+    return out
 
 
 def top_buyers(buyer_ids: list[Any]) -> list[Any]:

@@ -320,6 +320,16 @@ class RealtimeRisk:
         per_user = expanded.group_by("room_id", "w", "user_id").agg(
             pl.col("likes").sum(), pl.col("session_id").max(), pl.col("ts_ms").max()
         )
+        # Only windows with enough likes can be storms: the per-account ranking below (sorts
+        # within each group) runs for those alone.
+        enough = (
+            per_user.group_by("room_id", "w")
+            .agg(pl.col("likes").sum().alias("total"))
+            .filter(pl.col("total") >= params.min_likes)
+        )
+        if enough.is_empty():
+            return []
+        per_user = per_user.join(enough.select("room_id", "w"), on=["room_id", "w"], how="semi")
         k = params.max_accounts
         per_room = per_user.group_by("room_id", "w").agg(
             pl.col("likes").sum().alias("total"),
