@@ -34,6 +34,8 @@ from zhibo.kit.time import utcnow
 from zhibo.ledger.accounts import parse_code
 from zhibo.ledger.schemas import AlreadyReversed, Entry, IdempotencyConflict
 
+#: Longest idempotency key (``ledger_entries.key`` is a VARCHAR(200)).
+MAX_KEY_LENGTH = 200
 #: Tries of a PostgreSQL batch that keeps losing key races (each retry re-checks every key).
 MAX_ATTEMPTS = 5
 #: Keys sampled from a PostgreSQL batch to decide whether to look every key up first.
@@ -198,7 +200,9 @@ def streams(db: Session, count: int) -> bool:
 
 def _probe_keys(entries: Sequence[Entry]) -> list[str] | None:
     keys = [entry.key for entry in entries[:: max(1, len(entries) // PROBE_KEYS)]]
-    if all(type(key) is str and 0 < len(key) <= 200 and key.isprintable() for key in keys):
+    if all(
+        type(key) is str and 0 < len(key) <= MAX_KEY_LENGTH and key.isprintable() for key in keys
+    ):
         return keys
     return None
 

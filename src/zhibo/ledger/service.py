@@ -23,7 +23,7 @@ from zhibo.kit import metrics
 from zhibo.kit.time import ensure_utc
 from zhibo.ledger import repository
 from zhibo.ledger.accounts import MAX_CODE_LENGTH, valid_code
-from zhibo.ledger.repository import Prepared
+from zhibo.ledger.repository import MAX_KEY_LENGTH, Prepared
 from zhibo.ledger.schemas import (
     AlreadyReversed,
     Entry,
@@ -37,7 +37,6 @@ from zhibo.ledger.schemas import (
 )
 from zhibo.models.ledger import LedgerAccount, LedgerEntry, LedgerPosting
 
-MAX_KEY_LENGTH = 200
 MAX_REF_LENGTH = 200
 #: PostgreSQL BIGINT bounds: an amount outside them could not be stored.
 MAX_AMOUNT_FEN = 2**63 - 1
