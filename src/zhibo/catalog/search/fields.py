@@ -166,6 +166,18 @@ def key_id(key: int, *, descending: bool) -> int:
     return MAX_ID - low if descending else low
 
 
+def ids_at(searcher: tantivy.Searcher, addresses: list[tantivy.DocAddress]) -> list[int]:
+    """The product ids of documents, read from the price key (``price << 32 | id``).
+
+    Not from the ``id`` column: ids grow with the documents' order, so tantivy stores that
+    column block-wise linear, and opening it (``fast_field_values`` opens one column per
+    segment on every call) reads every block's parameters: ~10 ms per call at 100M products,
+    against ~0.1 ms for the price key, whose values come in no order (bit-packed)."""
+    if not addresses:
+        return []
+    return [int(key or 0) & MAX_ID for key in searcher.fast_field_values(PRICE_KEY, addresses)]
+
+
 # Vectorised forms for bulk indexing (NumPy, int64 in, uint64 / int64 out) ---------------------
 
 

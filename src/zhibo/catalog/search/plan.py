@@ -55,6 +55,9 @@ MAX_RELEVANCE_WINDOW = 10_000
 #: documents (exact); above, it ranks the best-selling tier holding RELEVANCE_CANDIDATES matches.
 RELEVANCE_EXACT_DOCS = 100_000
 RELEVANCE_CANDIDATES = 500
+#: Hits taken at once when ranking a tier (it holds ~1-4x RELEVANCE_CANDIDATES matches), so
+#: its ranking is one search, not a window grown search by search.
+TIER_WINDOW = 2_048
 #: Facets count every match when the rarest required term holds at most this many documents;
 #: above, they count about FACET_SAMPLE_DOCS of them (whole sample slots) and scale up.
 FACET_EXACT_LIMIT = 2_000_000
@@ -313,11 +316,13 @@ class Planner:
         *,
         except_sort: Sort | None = None,
         except_tags: frozenset[str] = frozenset(),
+        driver_docs: int | None = None,
     ) -> list[Query]:
         """Every filter as a clause. Range filters (price, commission, a prefix of risk classes)
         are fast-field ranges: another clause always drives (words, tags or the sort ladder), so
         they only check candidates. Range filters on ``except_sort``'s key are left to it, and
-        ``except_tags`` to whoever asks."""
+        ``except_tags`` to whoever asks. ``driver_docs``: the documents of a clause the caller
+        adds (a relevance tier), which drives when it is rarer than a range's buckets."""
         schema = self.schema
         clauses = [_term(schema, tag) for tag in prepared.tags if tag not in except_tags]
         if prepared.risk_codes is not None:
@@ -334,6 +339,8 @@ class Planner:
             rarest_term = self.estimated_matches(
                 prepared, except_tags=except_tags, with_ranges=False
             )
+            if driver_docs is not None:
+                rarest_term = min(rarest_term, driver_docs)
             for sort, low, high, rungs, docs in ranges:
                 if docs < rarest_term:
                     # Rarer than any word or tag: its buckets drive, boundary buckets checked.
@@ -546,25 +553,30 @@ class Planner:
         tier: int | None = position.key if position is not None else None
         tier_clause: Query | None = None
         tier_share = 1.0
+        window = min(seen + limit + 1 + 32, MAX_RELEVANCE_WINDOW)
+        result: tantivy.SearchResult | None = None
         estimate = self.estimated_matches(prepared)
         if tier is None and estimate > RELEVANCE_EXACT_DOCS:
-            tier = self._relevance_tier(prepared, max(RELEVANCE_CANDIDATES, seen + limit + 1))
-        if tier is not None:
-            tier_clause, tier_share = self._tier_clause(prepared, tier)
-        walked = _walked(prepared) if tier_clause is not None else frozenset()
-        filters = self.filters(prepared, except_tags=walked)
-        if tier_clause is not None:
-            filters.append(tier_clause)
-        clauses = self.word_clauses(prepared)
-        if filters:
-            clauses.append(Query.const_score_query(_all(filters), 0.0))
-        query = _all(clauses)
-        window = min(seen + limit + 1 + 32, MAX_RELEVANCE_WINDOW)
-        result = self.searcher.search(query, limit=window, count=True)
+            # A tier holds a few times RELEVANCE_CANDIDATES matches: one window takes them all.
+            window = min(max(window, TIER_WINDOW), MAX_RELEVANCE_WINDOW)
+            chosen = self._relevance_tier(
+                prepared, max(RELEVANCE_CANDIDATES, seen + limit + 1), window
+            )
+            if chosen is not None:
+                tier, query, result = chosen
+                tier_share = self._tier_share(prepared, tier)
+        elif tier is not None or estimate > TIER_WINDOW * 8:
+            # A tier, or many matches: few distinct scores (short texts), so a tie group at a
+            # small window's edge is likely; one wide window instead of one search per growth.
+            window = min(max(window, TIER_WINDOW), MAX_RELEVANCE_WINDOW)
+        if result is None:
+            tier_docs = None
+            if tier is not None:
+                tier_clause, tier_share = self._tier_clause(prepared, tier)
+                tier_docs = self._tier_docs(prepared, tier)
+            query = self._scored(prepared, tier_clause, tier_docs)
+            result = self.searcher.search(query, limit=window, count=True)
         total = _count(result)
-        if len(result.hits) == window and total <= MAX_RELEVANCE_WINDOW and total < 4 * window:
-            window = total + 1  # small result: take it whole in one more search
-            result = self.searcher.search(query, limit=window, count=False)
         while True:
             scored = result.hits
             scores = [float(score) for score, _ in scored]
@@ -575,14 +587,20 @@ class Planner:
                 break
             if self._after_cursor(scored, scores, exact, position) > limit:
                 break
-            window = min(window * 4, MAX_RELEVANCE_WINDOW)
+            # A small result is taken whole in one more search; a large one 4x the window.
+            grown = total + 1 if total < 4 * window else window * 4
+            window = min(grown, MAX_RELEVANCE_WINDOW)
             result = self.searcher.search(query, limit=window, count=False)
         if exact <= limit and not complete:
             # The window is at its widest and one tie group fills its edge: order what it holds.
             exact = len(scored)
+        if position is None and exact > limit + 1:
+            # A first page needs the top limit + 1 by (score, id): the hits scoring at least
+            # the (limit + 1)-th's, its tie group included; only those ids are read.
+            exact = _count_above(scores, scores[limit]) + scores[:exact].count(scores[limit])
         addresses = [address for _, address in scored[:exact]]
-        ids = self.searcher.fast_field_values(f.ID, addresses) if addresses else []
-        ranked = sorted((-scores[i], int(ids[i] or 0), i) for i in range(exact))
+        ids = f.ids_at(self.searcher, addresses)
+        ranked = sorted((-scores[i], ids[i], i) for i in range(exact))
         if position is not None:
             after = (-(position.score or 0.0), position.id or 0)
             ranked = [entry for entry in ranked if (entry[0], entry[1]) > after]
@@ -594,22 +612,41 @@ class Planner:
             next_position = cursors.Position(
                 key=tier, score=-last_score, id=last_id, seen=seen + limit
             )
-        if tier_clause is None:
+        if tier is None:
             return hits, total, True, next_position
         # Matches outside the tier were not counted: scale by the tier's share of the documents.
         scaled = min(round(total / tier_share), estimate)
         return hits, max(scaled, total), False, next_position
 
-    def _relevance_tier(self, prepared: Prepared, need: int) -> int | None:
-        """The lowest sales key of the best-selling buckets that hold at least ``need`` matches
-        (None when that takes every bucket: then every match is ranked).
+    def _scored(
+        self, prepared: Prepared, tier_clause: Query | None, tier_docs: int | None = None
+    ) -> Query:
+        """BM25 over the words; every filter (and the tier of ``tier_docs`` documents, if any)
+        a zero-score clause."""
+        walked = _walked(prepared) if tier_clause is not None else frozenset()
+        filters = self.filters(prepared, except_tags=walked, driver_docs=tier_docs)
+        if tier_clause is not None:
+            filters.append(tier_clause)
+        # Each filter its own zero-score clause of the one intersection: wrapped together they
+        # would be intersected on their own first, without the words to drive (at 100M, a
+        # tier of ~1M documents checked against two ranges: 137 ms against 29 ms).
+        clauses = self.word_clauses(prepared)
+        clauses.extend(Query.const_score_query(clause, 0.0) for clause in filters)
+        return _all(clauses)
 
-        Buckets are added in growing groups (~4x the documents each time) and the matches in
-        the group counted, as the key sorts' ladder walk does."""
+    def _relevance_tier(
+        self, prepared: Prepared, need: int, window: int
+    ) -> tuple[int, Query, tantivy.SearchResult] | None:
+        """The best-selling buckets that hold at least ``need`` matches: their lowest sales key,
+        the ranking query over them and its first ``window`` hits (None when that takes every
+        bucket: then every match is ranked).
+
+        Buckets are added in growing groups, each ranked at once: the search that counts a
+        group's matches is the one whose hits are used. The next group is sized from the
+        matches per document the last one held (at least 4x its documents; 16x after none)."""
         category = prepared.request.category_id
         rungs = self.ladders.rungs(Sort.SALES, category)
         walked = _walked(prepared)
-        base = self.words_and_filters(prepared, except_sort=None, except_tags=walked)
         universe = sum(rung.docs for rung in rungs) or 1
         estimate = min(self.estimated_matches(prepared, except_tags=walked), universe)
         share = max(min(estimate / universe, 1.0), 1e-9)
@@ -623,23 +660,37 @@ class Planner:
             if end >= len(rungs):
                 return None
             group = _any(rung_clauses(self.schema, spec, rungs[:end], 0, MAX_KEY))
-            result = self.searcher.search(_all([*base, group]), limit=1, count=True)
-            if _count(result) >= need:
-                return rungs[end - 1].low
-            target *= 4
+            query = self._scored(prepared, group, docs)
+            result = self.searcher.search(query, limit=window, count=True)
+            found = _count(result)
+            if found >= need:
+                return rungs[end - 1].low, query, result
+            # Grow by what this group's match rate says is needed (with a margin), at least 4x.
+            rate = found / docs if found else 1 / (16 * docs)
+            target = max(4 * docs, 1.5 * need / rate)
         return None
+
+    def _tier_docs(self, prepared: Prepared, tier: int) -> int:
+        """The documents of the sales buckets at or above ``tier``."""
+        rungs = self.ladders.rungs(Sort.SALES, prepared.request.category_id)
+        return sum(rung.docs for rung in rungs if rung.low >= tier)
+
+    def _tier_share(self, prepared: Prepared, tier: int) -> float:
+        """The share of the documents that the sales buckets at or above ``tier`` hold."""
+        rungs = self.ladders.rungs(Sort.SALES, prepared.request.category_id)
+        universe = sum(rung.docs for rung in rungs) or 1
+        return max(self._tier_docs(prepared, tier) / universe, 1e-9)
 
     def _tier_clause(self, prepared: Prepared, tier: int) -> tuple[Query, float]:
         """The sales buckets at or above ``tier`` (a bucket's lowest key) as one clause, and
         their share of the documents they are drawn from."""
         rungs = self.ladders.rungs(Sort.SALES, prepared.request.category_id)
-        universe = sum(rung.docs for rung in rungs) or 1
         chosen = [rung for rung in rungs if rung.low >= tier]
         if not chosen:
             return Query.empty_query(), 1.0
         # A bucket split by a later index change still counts whole: filter the keys too.
         parts = rung_clauses(self.schema, SORTS[Sort.SALES], chosen, tier, MAX_KEY)
-        return _any(parts), max(sum(rung.docs for rung in chosen) / universe, 1e-9)
+        return _any(parts), self._tier_share(prepared, tier)
 
     def _after_cursor(
         self,
@@ -656,8 +707,7 @@ class Planner:
         lower = sum(1 for score in scores[:exact] if score < cursor_score)
         ties = [scored[i][1] for i in range(exact) if scores[i] == cursor_score]
         if ties:
-            tie_ids = self.searcher.fast_field_values(f.ID, ties)
-            lower += sum(1 for value in tie_ids if int(value or 0) > cursor_id)
+            lower += sum(1 for value in f.ids_at(self.searcher, ties) if value > cursor_id)
         return lower
 
     # Facets -----------------------------------------------------------------------------------
