@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -66,16 +67,18 @@ class Lake:
         self._pending.append(self._executor.submit(self._write_now, table, name))
 
     def _write_now(self, table: pa.Table, name: str) -> None:
-        ts = table.column("ts")
-        hours = pl.from_arrow(ts).dt.truncate("1h")  # type: ignore[union-attr]
-        distinct = hours.unique()
-        if len(distinct) == 1:
-            self._write_part(table, distinct[0], name)
-            return
-        frame = pl.DataFrame({"_hour": hours, "_row": range(table.num_rows)})
-        for (hour,), part in frame.group_by("_hour"):
-            rows = pa.array(part["_row"].to_numpy())
-            self._write_part(table.take(rows), hour, name)
+        hours = pl.from_arrow(table.column("ts")).dt.truncate("1h")  # type: ignore[union-attr]
+        if not hours.is_sorted():
+            # Rows of one hour together (stable): one copy, then every hour is a slice.
+            order = np.argsort(hours.to_physical().to_numpy(), kind="stable")
+            table = table.take(pa.array(order))
+            hours = hours.gather(order)
+        # Events mostly arrive in time order: each hour's rows are a slice, nothing is copied.
+        runs = hours.rle()
+        start = 0
+        for hour, length in zip(runs.struct.field("value"), runs.struct.field("len"), strict=True):
+            self._write_part(table.slice(start, length), hour, name)
+            start += length
 
     def _write_part(self, table: pa.Table, hour: object, name: str) -> None:
         folder = self.root / f"date={hour:%Y-%m-%d}" / f"hour={hour:%H}"
