@@ -102,6 +102,23 @@ def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:
     return sessionmaker(bind=engine or get_engine(), expire_on_commit=False, autoflush=True)
 
 
+def begin_write(db: Session) -> None:
+    """Take SQLite's write lock now, before the unit of work reads anything (PostgreSQL:
+    nothing to do).
+
+    A SQLite transaction that reads and then writes fails at once with "database is locked"
+    when another process wrote in between (its read snapshot is stale; waiting cannot help,
+    so the busy timeout does not apply). Work that several processes may do at the same time
+    on one SQLite file — the real-time risk hook of two pipeline workers, say — starts its
+    transaction as a writer instead: the busy timeout then queues it behind the other."""
+    connection = db.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    raw = connection.connection.dbapi_connection
+    if raw is not None and not raw.in_transaction:
+        raw.execute("BEGIN IMMEDIATE")
+
+
 @contextmanager
 def unit_of_work(engine: Engine | None = None) -> Iterator[Session]:
     """A transaction: commits when the block ends normally, rolls back on any exception.

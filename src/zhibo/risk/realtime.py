@@ -41,7 +41,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from zhibo.kit.db import unit_of_work
+from zhibo.kit.db import begin_write, unit_of_work
 from zhibo.live.media import MediaServer
 from zhibo.models import LiveRoom, Order
 from zhibo.models.risk import SubjectKind
@@ -187,6 +187,7 @@ class RealtimeRisk:
             self.ctx.media = _media()
         done: list[Recorded] = []
         with unit_of_work(self.engine) as db:
+            begin_write(db)  # each finding reads (already recorded?) then writes
             streamers: dict[int, int | None] = {}
             for item in detected:
                 _resolve_streamer(db, item, streamers)
