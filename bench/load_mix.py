@@ -328,11 +328,20 @@ class Stack:
     server: subprocess.Popen[bytes] | None = None
     port: int = 0
     api_workers: int = 1
+    #: A second ``zhibo serve`` that takes only the event batches (0: one server takes all).
+    ingest_workers: int = 0
+    ingest_server: subprocess.Popen[bytes] | None = None
+    ingest_port: int = 0
     restarts: int = 0
 
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def events_base(self) -> str:
+        """Where event batches go: the ingestion server if there is one."""
+        return f"http://127.0.0.1:{self.ingest_port or self.port}"
 
     def zhibo(self, *args: str, log: str) -> subprocess.Popen[bytes]:
         handle = (self.work / log).open("ab")
@@ -346,10 +355,19 @@ class Stack:
     def start_server(self, api_workers: int, token: str) -> None:
         self.api_workers = api_workers
         self.port = _free_port()
-        self.server = self.zhibo(
-            "serve", "--port", str(self.port), "--workers", str(api_workers), log="serve.log"
-        )
-        me = f"{self.base}/v1/me"
+        self.server = self._serve(self.port, api_workers, token, "serve.log")
+        if self.ingest_workers:
+            # The same application on another port, that the generator sends only its event
+            # batches to (as a proxy would route ``/v1/events``): batches then never queue
+            # the reads, which the other server answers.
+            self.ingest_port = _free_port()
+            self.ingest_server = self._serve(
+                self.ingest_port, self.ingest_workers, token, "serve-ingest.log"
+            )
+
+    def _serve(self, port: int, workers: int, token: str, log: str) -> subprocess.Popen[bytes]:
+        server = self.zhibo("serve", "--port", str(port), "--workers", str(workers), log=log)
+        me = f"http://127.0.0.1:{port}/v1/me"
         auth = {"Authorization": f"Bearer {token}"}
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -358,24 +376,30 @@ class Stack:
                     break
             except httpx.HTTPError:
                 pass
-            if self.server.poll() is not None:
-                raise RuntimeError(f"zhibo serve exited; see {self.work / 'serve.log'}")
+            if server.poll() is not None:
+                raise RuntimeError(f"zhibo serve exited; see {self.work / log}")
             time.sleep(0.1)
         else:
             raise RuntimeError("zhibo serve did not answer /v1/me in 60 s")
         # Every worker process answers (uvicorn spreads connections over them).
-        for _ in range(10 * api_workers):
+        for _ in range(10 * workers):
             httpx.get(me, headers=auth, timeout=10)
+        return server
 
     def stop_server(self) -> None:
         if self.server is not None:
             _stop(self.server)
             self.server = None
+        if self.ingest_server is not None:
+            _stop(self.ingest_server)
+            self.ingest_server = None
+            self.ingest_port = 0
 
     def pids(self) -> dict[str, list[int]]:
         api = []
-        if self.server is not None:
-            api = [self.server.pid, *_children(self.server.pid)]
+        for server in (self.server, self.ingest_server):
+            if server is not None:
+                api += [server.pid, *_children(server.pid)]
         return {
             "api": api,
             "pipeline": [w.pid for w in self.workers],
@@ -655,9 +679,12 @@ class PhaseResult:
 
 
 class Generator:
-    def __init__(self, world: World, base: str, batch: int, seed: int) -> None:
+    def __init__(
+        self, world: World, base: str, batch: int, seed: int, events_base: str | None = None
+    ) -> None:
         self.world = world
         self.base = base
+        self.events_base = events_base or base
         self.batch = batch
         self.rng = random.Random(seed)
         self.bodies = EventBodies(world, batch, seed)
@@ -666,11 +693,13 @@ class Generator:
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
         self.reads = httpx.AsyncClient(base_url=self.base, limits=limits, timeout=10)
         self.writes = httpx.AsyncClient(base_url=self.base, limits=limits, timeout=30)
+        self.events = httpx.AsyncClient(base_url=self.events_base, limits=limits, timeout=30)
         return self
 
     async def __aexit__(self, *_: object) -> None:
         await self.reads.aclose()
         await self.writes.aclose()
+        await self.events.aclose()
 
     def _request(self, kind: str) -> tuple[httpx.AsyncClient, str, str, dict[str, Any]]:
         world, rng = self.world, self.rng
@@ -680,7 +709,7 @@ class Generator:
                 "Authorization": f"Bearer {world.operator}",
                 "Content-Type": "application/vnd.apache.arrow.stream",
             }
-            return self.writes, "POST", "/v1/events", {"content": body, "headers": headers}
+            return self.events, "POST", "/v1/events", {"content": body, "headers": headers}
         if kind == "search":
             _, token = rng.choice(world.streamers)
             params = rng.choice(world.queries)
@@ -839,7 +868,9 @@ def run_phase(
         with CpuMeter(the_stack) as meter:
 
             async def go() -> tuple[dict[str, ClassStats], int, float]:
-                async with Generator(world, the_stack.base, batch, seed) as generator:
+                async with Generator(
+                    world, the_stack.base, batch, seed, the_stack.events_base
+                ) as generator:
                     return await generator.mix(seconds, event_rate, rates)
 
             t0 = time.perf_counter()
@@ -885,7 +916,7 @@ def warm(the_stack: Stack, world: World) -> None:
     sessions looked up by the first batch) are paid before anything is measured."""
 
     async def go() -> None:
-        async with Generator(world, the_stack.base, 500, 1) as generator:
+        async with Generator(world, the_stack.base, 500, 1, the_stack.events_base) as generator:
             for _ in range(4 * the_stack.api_workers):
                 for kind in CLASSES:
                     await generator._one(kind, time.perf_counter(), ClassStats(), [])
@@ -981,7 +1012,9 @@ def baselines(
     with AppliedPoller(world.url) as poller:
 
         async def go() -> tuple[Any, Any, tuple[int, float]]:
-            async with Generator(world, the_stack.base, batch, 99) as generator:
+            async with Generator(
+                world, the_stack.base, batch, 99, the_stack.events_base
+            ) as generator:
                 me = await generator.idle("/v1/me", healthz_count)
                 health = await generator.idle("/healthz", max(5, healthz_count // 10))
                 with meter:
@@ -1088,6 +1121,7 @@ def run(
     drain_s: float = 10.0,
     ingest_s: float = 5.0,
     profile: bool = False,
+    ingest_workers: int = 0,
 ) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="zhibo-load-"))
     url, name = _create_database("zhibo_load")
@@ -1102,10 +1136,17 @@ def run(
         )
         report["world"] = {"products": world.products, "live": len(world.live)}
         with stack(world, work, pipeline_workers) as the_stack:
+            the_stack.ingest_workers = ingest_workers
             for n in api_workers:
                 up = time.perf_counter()
                 the_stack.start_server(n, world.operator)
                 print(f"zhibo serve --workers {n}: up in {time.perf_counter() - up:.1f} s")
+                if ingest_workers:
+                    print(
+                        f"  and a second zhibo serve --workers {ingest_workers} that takes "
+                        f"only POST /v1/events",
+                        flush=True,
+                    )
                 warm(the_stack, world)
                 config: dict[str, Any] = {}
                 try:
@@ -1260,6 +1301,12 @@ def cli(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--live", type=int, default=WorldSize.live, help="Live sessions")
     parser.add_argument("--api-workers", default="1,2", help="Comma-separated, e.g. 1,2")
     parser.add_argument("--pipeline-workers", type=int, default=1)
+    parser.add_argument(
+        "--ingest-workers",
+        type=int,
+        default=0,
+        help="Send event batches to a second zhibo serve of this many workers (0: one server)",
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=15.0, help="Per mix run")
     parser.add_argument("--event-rate", type=float, default=100_000, help="Offered events/s")
@@ -1302,6 +1349,7 @@ def cli(argv: list[str] | None = None) -> dict[str, Any]:
         seed=args.seed,
         keep=args.keep,
         profile=args.profile,
+        ingest_workers=args.ingest_workers,
     )
     if args.json:
         args.json.write_text(json.dumps(report, indent=1, default=str))
