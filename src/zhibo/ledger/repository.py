@@ -53,16 +53,22 @@ class Prepared:
 
 
 def write(
-    db: Session, prepared: Sequence[Prepared], *, reverses_entry_id: int | None = None
+    db: Session,
+    prepared: Sequence[Prepared],
+    *,
+    reverses_entry_id: int | None = None,
+    optimistic: bool = True,
 ) -> tuple[int, int]:
     """Write validated entries; return (posted, duplicates). Raises ``IdempotencyConflict``.
 
     ``reverses_entry_id`` links a single reversal entry to the entry it reverses.
+    ``optimistic=False``: the caller knows some keys are stored, so PostgreSQL skips the
+    sampled-key shortcut and looks every key up at once.
     """
     db.flush()
     if db.get_bind().dialect.name == "postgresql":
         with db.begin_nested():
-            return _write_postgresql(db, prepared, reverses_entry_id)
+            return _write_postgresql(db, prepared, reverses_entry_id, optimistic)
     return _write_sqlite(db, prepared, reverses_entry_id)
 
 
@@ -198,8 +204,13 @@ def streams(db: Session, count: int) -> bool:
     return count > PROBE_KEYS and db.get_bind().dialect.name == "postgresql"
 
 
+def _sample(values: Sequence[Any]) -> Sequence[Any]:
+    """About PROBE_KEYS of ``values``, evenly spread."""
+    return values[:: max(1, len(values) // PROBE_KEYS)]
+
+
 def _probe_keys(entries: Sequence[Entry]) -> list[str] | None:
-    keys = [entry.key for entry in entries[:: max(1, len(entries) // PROBE_KEYS)]]
+    keys = [entry.key for entry in _sample(entries)]
     if all(
         type(key) is str and 0 < len(key) <= MAX_KEY_LENGTH and key.isprintable() for key in keys
     ):
@@ -263,7 +274,7 @@ def _pg_stored_hashes(cursor: Any, keys: list[str]) -> dict[str, str]:
 
 
 def _write_postgresql(
-    db: Session, prepared: Sequence[Prepared], reverses_entry_id: int | None
+    db: Session, prepared: Sequence[Prepared], reverses_entry_id: int | None, optimistic: bool
 ) -> tuple[int, int]:
     """Check keys, then COPY entries and postings straight into the tables.
 
@@ -282,8 +293,10 @@ def _write_postgresql(
         # A large batch whose sampled keys are all new is most likely all new (a fresh run):
         # skip the full lookup and let the unique key catch the exception, which then costs
         # one wasted COPY and the full lookup on the next attempt.
-        optimistic = len(keys) > PROBE_KEYS and not _pg_stored_hashes(
-            cursor, keys[:: len(keys) // PROBE_KEYS]
+        optimistic = (
+            optimistic
+            and len(keys) > PROBE_KEYS
+            and not _pg_stored_hashes(cursor, list(_sample(keys)))
         )
         for attempt in range(1, MAX_ATTEMPTS + 1):
             if optimistic and attempt == 1:

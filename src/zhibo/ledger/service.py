@@ -139,15 +139,15 @@ def _check_entry(entry: Entry, good_codes: set[str], good_currencies: set[str]) 
             raise Unbalanced(f"entry {key!r}: postings sum to {total} {currency}, not 0")
 
 
-def _prepare(entries: Iterable[Entry]) -> tuple[list[Prepared], int]:
+def _prepare(entries: Iterable[Entry], *, reversals: bool = True) -> tuple[list[Prepared], int]:
     """Validate every entry and compute its hash, in one pass; raise on the first bad one.
 
     Returns the entries to write (first occurrence of each key) and how many repeats of a key
     within the batch were dropped as duplicates. A key repeated with other content is a
-    conflict even inside one batch.
+    conflict even inside one batch. ``reversals=False`` refuses entries that reverse another.
     """
     repeats = [0]
-    prepared = list(_validated(entries, repeats))
+    prepared = list(_validated(entries, repeats, reversals=reversals))
     return prepared, repeats[0]
 
 
@@ -245,6 +245,7 @@ def post(db: Session, entries: Iterable[Entry]) -> PostResult:
     The caller's unit of work commits.
     """
     batch = entries if isinstance(entries, list) else list(entries)
+    optimistic = True
     if repository.streams(db, len(batch)):
         codes = _batch_codes(batch)
         if codes is not None:
@@ -255,13 +256,12 @@ def post(db: Session, entries: Iterable[Entry]) -> PostResult:
             if written is not None:
                 metrics.LEDGER_ENTRIES.inc(written)
                 return PostResult(posted=written, duplicates=repeats[0])
-    prepared, repeats_ = _prepare(batch)
-    for item in prepared:
-        if item.entry.reverses is not None:
-            raise _refuse(item.entry.key, "reversals are posted with reverse(), not post()")
+            # Some key is stored already (sampled, or found by the unique key): look them up.
+            optimistic = False
+    prepared, repeats_ = _prepare(batch, reversals=False)
     if not prepared:
         return PostResult(posted=0, duplicates=repeats_)
-    posted, duplicates = repository.write(db, prepared)
+    posted, duplicates = repository.write(db, prepared, optimistic=optimistic)
     metrics.LEDGER_ENTRIES.inc(posted)
     return PostResult(posted=posted, duplicates=duplicates + repeats_)
 

@@ -572,8 +572,9 @@ class Planner:
         if result is None:
             tier_docs = None
             if tier is not None:
-                tier_clause, tier_share = self._tier_clause(prepared, tier)
+                tier_clause = self._tier_clause(prepared, tier)
                 tier_docs = self._tier_docs(prepared, tier)
+                tier_share = self._tier_share(prepared, tier)
             query = self._scored(prepared, tier_clause, tier_docs)
             result = self.searcher.search(query, limit=window, count=True)
         total = _count(result)
@@ -681,16 +682,14 @@ class Planner:
         universe = sum(rung.docs for rung in rungs) or 1
         return max(self._tier_docs(prepared, tier) / universe, 1e-9)
 
-    def _tier_clause(self, prepared: Prepared, tier: int) -> tuple[Query, float]:
-        """The sales buckets at or above ``tier`` (a bucket's lowest key) as one clause, and
-        their share of the documents they are drawn from."""
+    def _tier_clause(self, prepared: Prepared, tier: int) -> Query:
+        """The sales buckets at or above ``tier`` (a bucket's lowest key) as one clause."""
         rungs = self.ladders.rungs(Sort.SALES, prepared.request.category_id)
         chosen = [rung for rung in rungs if rung.low >= tier]
         if not chosen:
-            return Query.empty_query(), 1.0
+            return Query.empty_query()
         # A bucket split by a later index change still counts whole: filter the keys too.
-        parts = rung_clauses(self.schema, SORTS[Sort.SALES], chosen, tier, MAX_KEY)
-        return _any(parts), self._tier_share(prepared, tier)
+        return _any(rung_clauses(self.schema, SORTS[Sort.SALES], chosen, tier, MAX_KEY))
 
     def _after_cursor(
         self,
